@@ -1,0 +1,185 @@
+"""The basic RNN of the notes: forward propagation and backpropagation through time.
+
+Shapes follow the course: features first, examples second, time last.
+
+    xt      (n_x, m)        x<t> for a batch of m examples
+    a_prev  (n_a, m)        a<t-1>
+    x       (n_x, m, T_x)   the whole input sequence
+    a       (n_a, m, T_x)   every hidden state a<1> ... a<T_x>
+
+Parameters (a dict, keys as in the notes): Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1),
+Wya (n_y, n_a), by (n_y, 1).
+
+    a<t>     = g(Waa a<t-1> + Wax x<t> + ba)      g = tanh (default) or ReLU
+    ŷ<t>     = softmax(Wya a<t> + by)
+
+The cell cache is ``(a_next, a_prev, xt, parameters)`` and the sequence cache
+``(caches, x)``, as in the course assignment; the caches also remember which activation ran
+(``cache.activation``) so the backward pass uses the matching derivative.
+"""
+
+import numpy as np
+
+from .activations import HIDDEN_ACTIVATIONS, softmax
+from .checks import check_activation, check_input, check_parameters, check_same_m
+
+
+class CellCache(tuple):
+    """A tuple that unpacks like the course's cache, plus the activation that produced it."""
+
+    def __new__(cls, items, activation="tanh"):
+        self = super().__new__(cls, items)
+        self.activation = activation
+        return self
+
+
+def _param_spec(n_a, n_x, n_y=None):
+    spec = {
+        "Wax": ((n_a, n_x), "(n_a, n_x)"),
+        "Waa": ((n_a, n_a), "(n_a, n_a)"),
+        "ba": ((n_a, 1), "(n_a, 1)"),
+    }
+    if n_y is not None:
+        spec["Wya"] = ((n_y, n_a), "(n_y, n_a)")
+        spec["by"] = ((n_y, 1), "(n_y, 1)")
+    return spec
+
+
+def _n_y(parameters):
+    """n_y is read off Wya; a missing Wya is reported by check_parameters."""
+    Wya = parameters.get("Wya") if isinstance(parameters, dict) else None
+    return np.shape(Wya)[0] if Wya is not None and np.ndim(Wya) == 2 else 1
+
+
+def _check_cell(func, xt, a_prev, parameters, activation):
+    check_activation(func, activation, HIDDEN_ACTIVATIONS)
+    xt = check_input(func, "xt", xt, "(n_x, m)")
+    n_x, m = xt.shape
+    a_prev = check_input(func, "a_prev", a_prev, "(n_a, m)")
+    check_same_m(func, xt=xt, a_prev=a_prev)
+    n_a = a_prev.shape[0]
+    check_parameters(func, parameters, _param_spec(n_a, n_x, _n_y(parameters)))
+    return xt, a_prev
+
+
+def _cell_forward(xt, a_prev, p, activation):
+    g = HIDDEN_ACTIVATIONS[activation][0]
+    a_next = g(p["Waa"] @ a_prev + p["Wax"] @ xt + p["ba"])
+    yt_pred = softmax(p["Wya"] @ a_next + p["by"])
+    return a_next, yt_pred, CellCache((a_next, a_prev, xt, p), activation)
+
+
+def rnn_cell_forward(xt, a_prev, parameters, activation="tanh"):
+    """One step of the RNN: a<t> = g(Waa a<t-1> + Wax x<t> + ba), ŷ<t> = softmax(Wya a<t> + by).
+
+    Arguments:
+        xt         (n_x, m)  input at time t
+        a_prev     (n_a, m)  hidden state a<t-1>
+        parameters dict: Wax (n_a, n_x), Waa (n_a, n_a), ba (n_a, 1), Wya (n_y, n_a), by (n_y, 1)
+        activation "tanh" (default) or "relu"
+
+    Returns:
+        a_next   (n_a, m)  a<t>
+        yt_pred  (n_y, m)  ŷ<t>, each column a probability distribution over n_y classes
+        cache    (a_next, a_prev, xt, parameters) for rnn_cell_backward
+    """
+    xt, a_prev = _check_cell("rnn_cell_forward", xt, a_prev, parameters, activation)
+    return _cell_forward(xt, a_prev, parameters, activation)
+
+
+def rnn_forward(x, a0, parameters, activation="tanh"):
+    """Run the RNN over a whole sequence, from a<0> = a0.
+
+    Arguments:
+        x   (n_x, m, T_x)  inputs x<1> ... x<T_x>
+        a0  (n_a, m)       initial hidden state (the notes use zeros)
+
+    Returns:
+        a       (n_a, m, T_x)  hidden states a<1> ... a<T_x>
+        y_pred  (n_y, m, T_x)  predictions ŷ<1> ... ŷ<T_x>
+        caches  (list of T_x cell caches, x) for rnn_backward
+    """
+    func = "rnn_forward"
+    check_activation(func, activation, HIDDEN_ACTIVATIONS)
+    x = check_input(func, "x", x, "(n_x, m, T_x)")
+    n_x, m, T_x = x.shape
+    if T_x == 0:
+        raise ValueError(f"{func}: x has shape {x.shape}: T_x must be at least 1")
+    a0 = check_input(func, "a0", a0, "(n_a, m)")
+    check_same_m(func, x=x, a0=a0)
+    n_a = a0.shape[0]
+    n_y = _n_y(parameters)
+    check_parameters(func, parameters, _param_spec(n_a, n_x, n_y))
+
+    a = np.empty((n_a, m, T_x), dtype=np.result_type(x, a0))
+    y_pred = np.empty((n_y, m, T_x), dtype=a.dtype)
+    caches = []
+    a_next = a0
+    for t in range(T_x):
+        a_next, y_pred[:, :, t], cache = _cell_forward(x[:, :, t], a_next, parameters, activation)
+        a[:, :, t] = a_next
+        caches.append(cache)
+    return a, y_pred, (caches, x)
+
+
+def rnn_cell_backward(da_next, cache):
+    """Backward pass of one RNN step.
+
+    Arguments:
+        da_next  (n_a, m)  gradient of the loss with respect to a<t>
+        cache    from rnn_cell_forward
+
+    Returns a dict:
+        dxt (n_x, m), da_prev (n_a, m), dWax (n_a, n_x), dWaa (n_a, n_a), dba (n_a, 1)
+    """
+    a_next, a_prev, xt, p = cache
+    activation = getattr(cache, "activation", "tanh")
+    da_next = check_input("rnn_cell_backward", "da_next", da_next, "(n_a, m)", a_next.shape)
+    return _cell_backward(da_next, a_next, a_prev, xt, p, activation)
+
+
+def _cell_backward(da_next, a_next, a_prev, xt, p, activation):
+    dz = da_next * HIDDEN_ACTIVATIONS[activation][1](a_next)  # gradient before the activation
+    return {
+        "dxt": p["Wax"].T @ dz,
+        "da_prev": p["Waa"].T @ dz,
+        "dWax": dz @ xt.T,
+        "dWaa": dz @ a_prev.T,
+        "dba": dz.sum(axis=1, keepdims=True),
+    }
+
+
+def rnn_backward(da, caches):
+    """Backpropagation through time over the whole sequence.
+
+    Arguments:
+        da      (n_a, m, T_x)  gradient of the loss arriving at each a<t> from the outputs
+                               (not including what flows back from a<t+1>)
+        caches  from rnn_forward
+
+    Returns a dict:
+        dx (n_x, m, T_x), da0 (n_a, m), dWax (n_a, n_x), dWaa (n_a, n_a), dba (n_a, 1)
+    """
+    func = "rnn_backward"
+    if not (isinstance(caches, tuple) and len(caches) == 2):
+        raise ValueError(f"{func}: caches must be the (caches, x) pair returned by rnn_forward")
+    cell_caches, x = caches
+    n_x, m, T_x = x.shape
+    n_a = cell_caches[0][0].shape[0]
+    da = check_input(func, "da", da, "(n_a, m, T_x)", (n_a, m, T_x))
+    p = cell_caches[0][3]
+
+    dx = np.zeros_like(x, dtype=da.dtype)
+    grads = {k: np.zeros_like(p[k], dtype=da.dtype) for k in ("Wax", "Waa", "ba")}
+    da_prev = np.zeros((n_a, m), dtype=da.dtype)
+    for t in reversed(range(T_x)):
+        a_next, a_prev, xt, _ = cell_caches[t]
+        activation = getattr(cell_caches[t], "activation", "tanh")
+        # The state a<t> receives gradient from its output and from the step after it.
+        step = _cell_backward(da[:, :, t] + da_prev, a_next, a_prev, xt, p, activation)
+        dx[:, :, t] = step["dxt"]
+        da_prev = step["da_prev"]
+        for k in grads:
+            grads[k] += step["d" + k]
+    return {"dx": dx, "da0": da_prev, "dWax": grads["Wax"], "dWaa": grads["Waa"],
+            "dba": grads["ba"]}
