@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lint clean venv system-deps
+.PHONY: book test lint clean venv system-deps exercises
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+# Regenerate the student release (exercises/) from the instructor source (solutions/) with nbgrader.
+exercises: $(STAMP)
+	$(BIN)/python tools/release_exercises.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
