@@ -1,6 +1,6 @@
 # Two entry points, each sets itself up: `make book` (the main job) and `make test`.
 # A virtualenv in .venv is created or refreshed from requirements.txt when that file changes.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -39,10 +39,11 @@ exercises: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Every test: lint, notebook hygiene, rnnlib against torch, notebooks, the built book.
+# Every test: lint, notebook hygiene, rnnlib against torch, the built book in a browser,
+# nbgrader end to end, and every notebook (book, solutions, release) run by nbval.
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --nbval-lax tests book solutions exercises
 
 clean:
 	rm -rf _build .pytest_cache

@@ -7,10 +7,12 @@ Each is checked against PyTorch in ``tests/``.
 
 from .activations import relu, sigmoid, softmax, tanh
 from .gradcheck import check_gradients, numerical_gradient, rel_error
+from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
 
 __all__ = [
     "relu", "sigmoid", "softmax", "tanh",
     "check_gradients", "numerical_gradient", "rel_error",
     "rnn_backward", "rnn_cell_backward", "rnn_cell_forward", "rnn_forward",
+    "lstm_backward", "lstm_cell_backward", "lstm_cell_forward", "lstm_forward",
 ]
