@@ -7,6 +7,20 @@ Each is checked against PyTorch in ``tests/``.
 
 from .activations import relu, sigmoid, softmax, tanh
 from .gradcheck import check_gradients, numerical_gradient, rel_error
+from .gru import (
+    gru_backward,
+    gru_cell_backward,
+    gru_cell_forward,
+    gru_forward,
+    simple_gru_backward,
+    simple_gru_cell_backward,
+    simple_gru_cell_forward,
+    simple_gru_forward,
+    torch_gru_backward,
+    torch_gru_cell_backward,
+    torch_gru_cell_forward,
+    torch_gru_forward,
+)
 from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
 
@@ -15,4 +29,8 @@ __all__ = [
     "check_gradients", "numerical_gradient", "rel_error",
     "rnn_backward", "rnn_cell_backward", "rnn_cell_forward", "rnn_forward",
     "lstm_backward", "lstm_cell_backward", "lstm_cell_forward", "lstm_forward",
+    "gru_backward", "gru_cell_backward", "gru_cell_forward", "gru_forward",
+    "simple_gru_backward", "simple_gru_cell_backward", "simple_gru_cell_forward",
+    "simple_gru_forward", "torch_gru_backward", "torch_gru_cell_backward",
+    "torch_gru_cell_forward", "torch_gru_forward",
 ]

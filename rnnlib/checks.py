@@ -85,6 +85,8 @@ def check_parameters(func, parameters, spec):
 
     Missing keys are listed together, so a student sees everything that is absent at once.
     Extra keys are allowed (a dict may hold parameters of the output layer or of other layers).
+    Returns ``parameters`` itself, or a copy in which checked entries given as lists are
+    ndarrays, so the caller can use them as arrays (``.T``) without caring which it got.
     """
     if not isinstance(parameters, dict):
         raise ValueError(
@@ -97,10 +99,14 @@ def check_parameters(func, parameters, spec):
             f"{func}: parameters is missing key(s) {', '.join(map(repr, missing))}; "
             f"expected keys {', '.join(spec)}"
         )
+    converted = {}
     for key, (shape, symbols) in spec.items():
         value = as_float_array(func, f"parameters[{key!r}]", parameters[key], len(shape), symbols)
         expect_shape(func, f"parameters[{key!r}]", value, shape, symbols)
         expect_finite(func, f"parameters[{key!r}]", value)
+        if value is not parameters[key]:
+            converted[key] = value
+    return {**parameters, **converted} if converted else parameters
 
 
 def check_activation(func, activation, allowed):

@@ -105,12 +105,7 @@ def _n_y(parameters):
 
 def _checked_parameters(func, variant, parameters, n_a, n_x):
     """Validate ``parameters``; return it, or a copy whose checked entries are ndarrays."""
-    spec = _param_spec(variant, n_a, n_x, _n_y(parameters))
-    check_parameters(func, parameters, spec)
-    if all(isinstance(parameters[k], np.ndarray) for k in spec):
-        return parameters
-    return {**parameters, **{k: np.asarray(parameters[k], dtype=np.float64) for k in spec
-                             if not isinstance(parameters[k], np.ndarray)}}
+    return check_parameters(func, parameters, _param_spec(variant, n_a, n_x, _n_y(parameters)))
 
 
 def _check_cell(func, variant, xt, c_prev, parameters):

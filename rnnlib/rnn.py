@@ -58,8 +58,8 @@ def _check_cell(func, xt, a_prev, parameters, activation):
     a_prev = check_input(func, "a_prev", a_prev, "(n_a, m)")
     check_same_m(func, xt=xt, a_prev=a_prev)
     n_a = a_prev.shape[0]
-    check_parameters(func, parameters, _param_spec(n_a, n_x, _n_y(parameters)))
-    return xt, a_prev
+    parameters = check_parameters(func, parameters, _param_spec(n_a, n_x, _n_y(parameters)))
+    return xt, a_prev, parameters
 
 
 def _cell_forward(xt, a_prev, p, activation):
@@ -83,7 +83,7 @@ def rnn_cell_forward(xt, a_prev, parameters, activation="tanh"):
         yt_pred  (n_y, m)  ŷ<t>, each column a probability distribution over n_y classes
         cache    (a_next, a_prev, xt, parameters) for rnn_cell_backward
     """
-    xt, a_prev = _check_cell("rnn_cell_forward", xt, a_prev, parameters, activation)
+    xt, a_prev, parameters = _check_cell("rnn_cell_forward", xt, a_prev, parameters, activation)
     return _cell_forward(xt, a_prev, parameters, activation)
 
 
@@ -109,9 +109,12 @@ def rnn_forward(x, a0, parameters, activation="tanh"):
     check_same_m(func, x=x, a0=a0)
     n_a = a0.shape[0]
     n_y = _n_y(parameters)
-    check_parameters(func, parameters, _param_spec(n_a, n_x, n_y))
+    parameters = check_parameters(func, parameters, _param_spec(n_a, n_x, n_y))
 
-    a = np.empty((n_a, m, T_x), dtype=np.result_type(x, a0))
+    # Computed in the widest dtype among inputs and weights: float32 stays float32 only when
+    # everything is float32, never silently rounded down.
+    dtype = np.result_type(x, a0, *(parameters[k] for k in ("Wax", "Waa", "ba", "Wya", "by")))
+    a = np.empty((n_a, m, T_x), dtype=dtype)
     y_pred = np.empty((n_y, m, T_x), dtype=a.dtype)
     caches = []
     a_next = a0

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from conftest import SHAPES
 
+from conftest import SHAPES
 from rnnlib.gradcheck import check_gradients, rel_error
 from rnnlib.rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
 
@@ -213,3 +213,21 @@ def test_sequence_bad_input(rng):
         rnn_backward(np.zeros((4, 5, 6)), caches[0])
     with pytest.raises(ValueError, match=r"da_next has shape \(5, 4\), expected \(n_a, m\)"):
         rnn_cell_backward(np.zeros((5, 4)), caches[0][0])
+
+
+def test_mixed_precision_is_not_rounded_down(rng):
+    """float32 inputs with float64 weights compute in float64, equal to the all-float64 run."""
+    p = make_params(rng, 3, 4, 2)
+    x, a0 = rng.standard_normal((3, 2, 5)).astype(np.float32), np.zeros((4, 2), np.float32)
+    a, _, _ = rnn_forward(x, a0, p)
+    a64, _, _ = rnn_forward(x.astype(np.float64), a0.astype(np.float64), p)
+    assert a.dtype == np.float64
+    np.testing.assert_array_equal(a, a64)
+
+
+def test_parameters_given_as_lists(rng):
+    p = make_params(rng, 3, 4, 2)
+    x, a0 = rng.standard_normal((3, 2, 5)), rng.standard_normal((4, 2))
+    a, _, caches = rnn_forward(x, a0, {k: v.tolist() for k, v in p.items()})
+    np.testing.assert_array_equal(a, rnn_forward(x, a0, p)[0])
+    assert rnn_backward(np.ones_like(a), caches)["dWax"].shape == (4, 3)
