@@ -9,23 +9,20 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# System packages the tests need: headless Chromium (to read the built book as a reader would).
-# Installed only when missing and only where apt-get can run (root); tests that need them
-# fail in CI and skip with a warning elsewhere when they are absent.
+# System packages the tests need: headless Chromium (to read the built book as a reader would)
+# and bubblewrap (the sandbox that grading kernels run in). Installed only when missing and only
+# where apt-get can run (root); elsewhere the tests that need them say so.
+SYSTEM_DEPS := chromium:chromium bwrap:bubblewrap
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will not run"; \
-	  else echo "warning: chromium missing and apt-get unavailable; browser tests will not run"; fi; \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing"; \
+	  else echo "warning: missing$$missing and apt-get unavailable (not root)"; fi; \
 	fi
-
-$(STAMP): requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	@touch $(STAMP)
 
 # Build the HTML book from clean sources; fails on any cell error or Sphinx warning.
 book: $(STAMP)
