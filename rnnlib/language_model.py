@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from .cells import output_backward
 from .losses import cross_entropy
 from .optim import SGD, clip
 from .rnn import rnn_backward, rnn_cell_forward, rnn_forward
@@ -108,14 +109,6 @@ def make_xy(example, vocab):
     return [None] + ids, ids + [eos]
 
 
-def _output_layer_backward(dz, a, Wya):
-    """dWya, dby and da<t> = Wyaᵀ dz<t> from dz (n_y, m, T) and a (n_a, m, T)."""
-    n_y, m, T = dz.shape
-    n_a = a.shape[0]
-    dz2, a2 = dz.reshape(n_y, m * T), a.reshape(n_a, m * T)
-    return dz2 @ a2.T, dz2.sum(axis=1, keepdims=True), (Wya.T @ dz2).reshape(n_a, m, T)
-
-
 def loss_and_gradients(X, Y, a_prev, parameters):
     """Forward and backward pass of one sequence, without clipping or update.
 
@@ -143,7 +136,7 @@ def loss_and_gradients(X, Y, a_prev, parameters):
     x = one_hot(X, n_x)[:, None, :]
     a, y_hat, caches = rnn_forward(x, a_prev, parameters)
     loss, dz = cross_entropy(y_hat, np.asarray(Y, dtype=np.int64)[None, :])
-    dWya, dby, da = _output_layer_backward(dz, a, parameters["Wya"])
+    da, dWya, dby = output_backward(dz, a, parameters["Wya"])  # the output layer
     g = rnn_backward(da, caches)
     gradients = {"dWax": g["dWax"], "dWaa": g["dWaa"], "dba": g["dba"], "dWya": dWya,
                  "dby": dby}
