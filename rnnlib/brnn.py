@@ -65,13 +65,12 @@ def check_layer(func, name, layer, cell, n_x):
         if missing:
             raise ValueError(f"{func}: {name} is missing {missing[0]!r}: a bidirectional layer "
                              f"needs both 'fwd' and 'rev' parameter dicts")
+        cell.check(func, f"{name}['fwd']", layer["fwd"], cell.n_a(layer["fwd"]), n_x)
         n_a = cell.n_a(layer["fwd"])
-        for d in DIRECTIONS:
-            cell.check(func, f"{name}[{d!r}]", layer[d], n_a, n_x)
+        cell.check(func, f"{name}['rev']", layer["rev"], n_a, n_x)
         return n_a
-    n_a = cell.n_a(layer)
-    cell.check(func, name, layer, n_a, n_x)
-    return n_a
+    cell.check(func, name, layer, cell.n_a(layer), n_x)
+    return cell.n_a(layer)
 
 
 def check_initial_state(func, name, a0, n_a, m, bidirectional, dtype):

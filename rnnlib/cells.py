@@ -40,7 +40,8 @@ class Cell:
         forward   (x, a0, parameters) -> (a, cache)
         backward  (da, cache) -> {"dx", "da0", "d<key>" for each parameter key}
         spec      (parameters, n_a, n_x) -> {key: (shape, symbols)}: the expected shapes
-        size_key  a parameter key whose number of rows is n_a
+        size_key  a weight with n_a rows, acting on x<t> (n_x columns) or, when ``stacked``,
+                  on [a<t-1>; x<t>] (n_a + n_x columns)
     """
 
     name: str
@@ -48,15 +49,33 @@ class Cell:
     backward: Callable
     spec: Callable
     size_key: str
+    stacked: bool
+
+    def _size_weight(self, parameters):
+        W = parameters.get(self.size_key) if isinstance(parameters, dict) else None
+        return np.shape(W) if W is not None and np.ndim(W) == 2 else None
 
     def n_a(self, parameters):
         """n_a read off ``parameters[size_key]``; None when that entry is missing or not 2-D."""
-        W = parameters.get(self.size_key) if isinstance(parameters, dict) else None
-        return np.shape(W)[0] if W is not None and np.ndim(W) == 2 else None
+        shape = self._size_weight(parameters)
+        return None if shape is None else shape[0]
+
+    def n_x(self, parameters):
+        """n_x read off ``parameters[size_key]``; None when that entry is missing or not 2-D."""
+        shape = self._size_weight(parameters)
+        return None if shape is None else shape[1] - (shape[0] if self.stacked else 0)
 
     def check(self, func, name, parameters, n_a, n_x):
-        """Validate one layer's parameter dict; messages start with ``func: name``."""
-        check_parameters(f"{func}: {name}", parameters, self.spec(parameters, n_a, n_x))
+        """Validate one layer's parameter dict; messages start with ``func: name``.
+
+        ``n_a`` None (read off a missing or malformed weight) reports that weight.
+        """
+        where = f"{func}: {name}"
+        if n_a is None:
+            symbols = "(n_a, n_a + n_x)" if self.stacked else "(n_a, n_x)"
+            check_parameters(where, parameters, {self.size_key: ((None, None), symbols)})
+            n_a = self.n_a(parameters)
+        check_parameters(where, parameters, self.spec(parameters, n_a, n_x))
 
     def init(self, n_a, n_x, rng):
         """Parameters drawn like PyTorch's: every entry uniform in [-1/√n_a, 1/√n_a]."""
@@ -116,11 +135,11 @@ def _make_cells():
     cells = {}
     rnn_spec = lambda parameters, n_a, n_x: rnn._param_spec(n_a, n_x)  # noqa: E731
     for name, activation in (("rnn", "tanh"), ("rnn_relu", "relu")):
-        cells[name] = Cell(name, *_rnn_cell(activation), rnn_spec, "Waa")
+        cells[name] = Cell(name, *_rnn_cell(activation), rnn_spec, "Wax", False)
     for variant in ("gru", "simple_gru", "torch_gru"):
         size_key = "Wz" if variant == "torch_gru" else "Wu"
-        cells[variant] = Cell(variant, *_gru_cell(variant), size_key)
-    cells["lstm"] = Cell("lstm", _lstm_forward, _lstm_backward, lstm._param_spec, "Wf")
+        cells[variant] = Cell(variant, *_gru_cell(variant), size_key, True)
+    cells["lstm"] = Cell("lstm", _lstm_forward, _lstm_backward, lstm._param_spec, "Wf", True)
     return cells
 
 
