@@ -1,7 +1,9 @@
 """rnnlib.optim against torch (clip_grad_value_, clip_grad_norm_, optim.SGD, optim.Adam), and
 rnnlib.train's loop."""
 
+import io
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -145,6 +147,20 @@ def test_train_records_losses_smooths_and_calls_back(capsys):
     assert calls == [(0, 1), (3, 4), (6, 7)]
     # Not a terminal (pytest captures stderr): the progress bar stays silent.
     assert capsys.readouterr().err == ""
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bar_only_on_a_terminal_and_when_asked(monkeypatch, progress):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train(lambda i: 1.0 / (i + 1), 50, progress=progress, desc="fitting")
+    shown = terminal.getvalue()
+    assert ("fitting" in shown and "/50" in shown) if progress else shown == ""
 
 
 def test_train_without_smoothing_starts_from_first_loss():
