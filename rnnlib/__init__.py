@@ -6,6 +6,7 @@ Each is checked against PyTorch in ``tests/``.
 """
 
 from .activations import relu, sigmoid, softmax, tanh
+from .data import adding_problem, dates_dataset, names_corpus
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .gru import (
     gru_backward,
@@ -21,8 +22,13 @@ from .gru import (
     torch_gru_cell_forward,
     torch_gru_forward,
 )
+from .language_model import char_vocabulary, perplexity
+from .losses import cross_entropy, mean_squared_error, softmax_cross_entropy
 from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
+from .optim import SGD, Adam, clip, clip_by_norm, update_parameters
 from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
+from .text import EOS, UNK, Vocabulary, one_hot, pad_sequences, tokenize
+from .train import History, train
 
 __all__ = [
     "relu", "sigmoid", "softmax", "tanh",
@@ -33,4 +39,10 @@ __all__ = [
     "simple_gru_backward", "simple_gru_cell_backward", "simple_gru_cell_forward",
     "simple_gru_forward", "torch_gru_backward", "torch_gru_cell_backward",
     "torch_gru_cell_forward", "torch_gru_forward",
+    "adding_problem", "dates_dataset", "names_corpus",
+    "char_vocabulary", "perplexity",
+    "cross_entropy", "mean_squared_error", "softmax_cross_entropy",
+    "SGD", "Adam", "clip", "clip_by_norm", "update_parameters",
+    "EOS", "UNK", "Vocabulary", "one_hot", "pad_sequences", "tokenize",
+    "History", "train",
 ]
