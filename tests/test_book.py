@@ -1,0 +1,297 @@
+"""The book: it builds from clean without a warning, and reads offline in a real browser.
+
+One clean build (``jupyter-book build --all -W -n --keep-going`` into a temporary folder, so
+neither ``_build/`` nor its execution cache is reused) is shared by every test here; they all
+run on one xdist worker (group "book"). The browser tests open each built page in headless
+Chromium with every host name unresolvable, and check that:
+
+- MathJax typeset the math (``mjx-container`` elements, no raw ``\\(``, ``\\[``, ``$$`` left),
+- every ``<img>`` loaded (``naturalWidth > 0``),
+- the page asked for nothing outside the machine (Chromium's net log, page requests only),
+
+and, statically, that no page or stylesheet points a script, style, image or font at the web.
+Without Chromium these tests fail when ``CI=true`` and skip elsewhere.
+"""
+
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("book")
+
+ROOT = Path(__file__).resolve().parent.parent
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def toc_files():
+    """Every document of _toc.yml, in reading order (root first)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", [{"chapters": toc.get("chapters")}]):
+        walk(part.get("chapters"))
+    return files
+
+
+DOCS = toc_files()
+CHAPTERS = [d for d in DOCS if (ROOT / (d + ".ipynb")).exists()]
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """Build the whole book from clean into a temporary folder; return (returncode, log, html)."""
+    out = tmp_path_factory.mktemp("book")
+    proc = subprocess.run(
+        [str(JUPYTER_BOOK), "build", "--all", "-W", "-n", "--keep-going",
+         "--path-output", str(out), str(ROOT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"},
+    )
+    log = proc.stdout + proc.stderr
+    return proc.returncode, log, out / "_build" / "html"
+
+
+# ipykernel >= 7 says this on stderr for every kernel a local client starts: not the book's.
+_BENIGN = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption",)
+
+
+def _problems(log):
+    """Warning and error lines of a Sphinx log (colour codes removed)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", log)
+    return [line for line in plain.splitlines()
+            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|CellExecutionError", line)
+            and not line.startswith(_BENIGN)]
+
+
+def test_book_builds_from_clean_without_warnings(build):
+    code, log, html = build
+    problems = _problems(log)
+    assert code == 0 and not problems, (
+        f"jupyter-book build exited {code} with {len(problems)} problem line(s):\n"
+        + "\n".join(problems[:40]) + "\n--- end of log ---\n" + log[-3000:]
+    )
+    assert (html / "index.html").exists()
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_toc_document_is_built(build, doc):
+    _, _, html = build
+    assert (html / (doc + ".html")).exists(), f"{doc}.html missing from the built book"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_offers_its_notebook(build, doc):
+    """The download button links the chapter's .ipynb, and that file is in the build."""
+    _, _, html = build
+    page = (html / (doc + ".html")).read_text()
+    name = Path(doc).name + ".ipynb"
+    assert re.search(r'href="[^"]*_sources/[^"]*' + re.escape(name) + '"', page), (
+        f"{doc}.html has no download link to {name}")
+    assert (html / "_sources" / (doc + ".ipynb")).exists()
+
+
+def test_chapters_end_with_their_exercise(build):
+    """Each chapter points to an exercise notebook exercises/<assignment>/<assignment>.ipynb."""
+    missing = []
+    for doc in CHAPTERS:
+        nb = json.loads((ROOT / (doc + ".ipynb")).read_text())
+        last_md = [c for c in nb["cells"] if c["cell_type"] == "markdown"][-1]
+        if not re.search(r"exercises/(\w+)/\1\.ipynb", "".join(last_md["source"])):
+            missing.append(doc)
+    assert not missing, f"chapters whose last text cell does not point to an exercise: {missing}"
+
+
+# --------------------------------------------------------------------------- nothing from the web
+
+class _Fetches(HTMLParser):
+    """URLs a browser would fetch by itself: scripts, stylesheets, images, frames, media."""
+
+    FETCH = {"script": ["src"], "img": ["src", "srcset"], "iframe": ["src"], "embed": ["src"],
+             "source": ["src", "srcset"], "video": ["src", "poster"], "audio": ["src"],
+             "object": ["data"], "input": ["src"]}
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in self.FETCH.get(tag, []):
+            if attrs.get(name):
+                self.urls.append(f"<{tag} {name}> {attrs[name]}")
+        if tag == "link" and attrs.get("href"):
+            rel = (attrs.get("rel") or "").lower()
+            if any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload",
+                                      "prefetch", "manifest")):
+                self.urls.append(f"<link {rel}> {attrs['href']}")
+
+
+_REMOTE = re.compile(r"^\s*(https?:)?//", re.I)
+
+
+def test_no_page_loads_anything_from_the_web(build):
+    _, _, html = build
+    remote = []
+    pages = sorted(html.rglob("*.html"))
+    assert pages
+    for page in pages:
+        parser = _Fetches()
+        parser.feed(page.read_text(errors="replace"))
+        remote += [f"{page.relative_to(html)}: {u}" for u in parser.urls
+                   if _REMOTE.search(u.split("> ", 1)[1])]
+    for css in html.rglob("*.css"):
+        text = css.read_text(errors="replace")
+        for m in re.finditer(r"""(?:url\(\s*['"]?|@import\s+['"])((?:https?:)?//[^'")\s]+)""",
+                             text):
+            remote.append(f"{css.relative_to(html)}: {m.group(1)}")
+    assert not remote, "resources fetched from the web:\n" + "\n".join(remote[:30])
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+CHECK_SCRIPT = """<script>
+(function () {
+  function report(status) {
+    var imgs = [].slice.call(document.images).map(function (i) {
+      return {src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0};
+    });
+    var pre = document.createElement('pre');
+    pre.id = '__book_check__';
+    pre.textContent = JSON.stringify({status: status, imgs: imgs, mathjax: !!window.MathJax});
+    document.body.appendChild(pre);
+  }
+  window.addEventListener('load', function () {
+    var s = window.MathJax && MathJax.startup && MathJax.startup.promise;
+    (s || Promise.resolve()).then(function () { report('ok'); },
+                                  function (e) { report('mathjax error: ' + e); });
+  });
+})();
+</script>"""
+
+
+def _browse(page, workdir):
+    """Open ``page`` (a copy with CHECK_SCRIPT) in headless Chromium; return (dom, net requests)."""
+    check = page.with_name(page.stem + ".__check__.html")
+    check.write_text(page.read_text().replace("</body>", CHECK_SCRIPT + "</body>", 1))
+    netlog = workdir / "net.json"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", "--disable-extensions", "--disable-default-apps",
+           f"--user-data-dir={workdir / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
+           f"--log-net-log={netlog}", "--virtual-time-budget=30000", "--dump-dom",
+           check.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    check.unlink()
+    requests = []
+    if netlog.exists():
+        log = json.loads(netlog.read_text() or "{}")
+        names = {v: k for k, v in log.get("constants", {}).get("logEventTypes", {}).items()}
+        for event in log.get("events", []):
+            params = event.get("params") or {}
+            url = params.get("url", "")
+            # Requests of the page carry its origin ("null" for file://); the browser's own
+            # background requests carry "not an origin".
+            if (names.get(event.get("type")) == "URL_REQUEST_START_JOB"
+                    and _REMOTE.search(url) and params.get("initiator") != "not an origin"):
+                requests.append(url)
+    return proc.stdout, requests
+
+
+class _VisibleText(HTMLParser):
+    """Text a reader sees as prose: outside code, scripts, styles and typeset math."""
+
+    SKIP = {"script", "style", "pre", "code", "mjx-container", "textarea", "noscript",
+            "mjx-assistive-mml", "svg"}
+    VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "source", "area", "base", "col"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.parts, self.math = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "mjx-container":
+            self.math += 1
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        if not self.SKIP.intersection(self.stack):
+            self.parts.append(data)
+
+
+@pytest.fixture(scope="module")
+def browsed(build, tmp_path_factory):
+    """Every built chapter opened in Chromium (two at a time): {doc: (dom, requests)}."""
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (make test's system-deps step installs it)")
+        pytest.skip("chromium is not installed: run `make test` (as root) to install it")
+    code, _, html = build
+    work = tmp_path_factory.mktemp("chromium")
+
+    def one(i_doc):
+        i, doc = i_doc
+        wd = work / str(i)
+        wd.mkdir()
+        return doc, _browse(html / (doc + ".html"), wd)
+
+    docs = [d for d in DOCS if (html / (d + ".html")).exists()]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, enumerate(docs)))
+
+
+def _has_math(doc):
+    src = ROOT / (doc + ".ipynb")
+    if not src.exists():
+        src = ROOT / (doc + ".md")
+    return "$" in src.read_text()
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_reads_offline_in_chromium(browsed, doc):
+    if doc not in browsed:
+        pytest.fail(f"{doc}.html was not built")
+    dom, requests = browsed[doc]
+    m = re.search(r'<pre id="__book_check__"[^>]*>(.*?)</pre>', dom, re.S)
+    assert m, f"{doc}: the page never finished loading in Chromium (no check report)"
+    report = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
+                        .replace("&lt;", "<").replace("&gt;", ">"))
+    failures = []
+    if report["status"] != "ok":
+        failures.append(report["status"])
+    broken = [i["src"] for i in report["imgs"] if not i["ok"]]
+    if broken:
+        failures.append(f"images that did not load: {broken}")
+    if requests:
+        failures.append(f"the page requested resources from the web: {requests}")
+    text = _VisibleText()
+    text.feed(dom.split('<pre id="__book_check__"')[0])
+    prose = "".join(text.parts)
+    if _has_math(doc) and not (report["mathjax"] and text.math > 0):
+        failures.append("no typeset math (mjx-container) on a page with math")
+    raw = re.findall(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\n]*\\[a-zA-Z]+[^$\n]*\$", prose)
+    if raw:
+        failures.append(f"raw TeX left in the text: {raw[:5]}")
+    assert not failures, f"{doc}: " + "; ".join(failures)
