@@ -36,6 +36,7 @@ import numpy as np
 
 from .activations import sigmoid, softmax
 from .checks import check_input, check_parameters, check_same_m
+from .fastpath import SequenceCache, course_view, output_layer, stacked, time_major
 
 GATE_KEYS = ("Wf", "bf", "Wu", "bu", "Wc", "bc", "Wo", "bo")
 PEEPHOLE_KEYS = ("Pf", "Pu", "Po")
@@ -137,17 +138,147 @@ def lstm_forward(x, a0, parameters):
     check_parameters(func, parameters, spec)
 
     dtype = np.result_type(x, a0, *(np.asarray(parameters[k]) for k in spec))
-    a = np.empty((n_a, m, T_x), dtype=dtype)
-    c = np.empty((n_a, m, T_x), dtype=dtype)
-    y = np.empty((n_y, m, T_x), dtype=dtype)
-    caches = []
-    a_next, c_next = a0, np.zeros((n_a, m), dtype=dtype)
+    fast = _fast_forward(x, a0, parameters, dtype)
+    H, C, S = fast["H"], fast["C"], fast["S"]
+    a, c = course_view(H[1:], readonly=True), course_view(C[1:], readonly=True)
+    y = output_layer(H[1:], np.asarray(parameters["Wy"]), np.asarray(parameters["by"]))
+    # The course's cell caches, as views of the stacked arrays (each (n_a, m)).
+    o, f, u, cc = (S[:, k] for k in range(4))
+    caches = [(H[t + 1].T, C[t + 1].T, H[t].T, C[t].T, f[t].T, u[t].T, cc[t].T, o[t].T,
+               x[:, :, t], parameters) for t in range(T_x)]
+    return a, y, c, SequenceCache((caches, x), fast)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path of lstm_forward / lstm_backward (see rnnlib.fastpath). Gates are stacked in the
+# order Γo, Γf, Γu, c̃: the three sigmoids side by side. The matmuls see them interleaved,
+# (m, 4 n_a) per step; the elementwise work sees them gate-major, (4, m, n_a), so that every
+# gate is one contiguous block.
+
+_ORDER = "ofuc"
+
+
+def _fast_forward(x, a0, p, dtype):
+    """All T_x steps; returns the time-major arrays the backward pass needs.
+
+    S (T_x, 4, m, n_a)  the gates Γo, Γf, Γu, c̃ at every step
+    H, C (T_x + 1, m, n_a)  a<0..T_x> and c<0..T_x>;  TC (T_x, m, n_a)  tanh(c<t>)
+    X (T_x, m, n_x), W (4 n_a, n_a + n_x) the stacked weights, P (3, n_a) the peepholes or None
+    """
+    n_x, m, T_x = x.shape
+    n_a = a0.shape[0]
+    W = stacked(p, ["W" + g for g in _ORDER], dtype)
+    b = stacked(p, ["b" + g for g in _ORDER], dtype)[:, 0]
+    P = None
+    if any(k in p for k in PEEPHOLE_KEYS):
+        P = np.zeros((3, n_a), dtype=dtype)
+        for k, g in enumerate("ofu"):
+            if "P" + g in p:
+                P[k] = np.asarray(p["P" + g], dtype=dtype)[:, 0]
+    # σ(z) = (1 + tanh(z / 2)) / 2: one tanh over all four gates. The sigmoid rows of the
+    # weights are halved once (exact in floating point) so the matmuls give z / 2.
+    half = np.ones(4 * n_a, dtype=dtype)
+    half[:3 * n_a] = 0.5
+    Wh_T = (W[:, :n_a] * half[:, None]).T  # (n_a, 4 n_a)
+    X = time_major(x, dtype)
+    # Every step's input projection in one matmul: Wx x<t> + b, (T_x, m, 4, n_a).
+    XW = (X.reshape(T_x * m, n_x) @ (W[:, n_a:] * half[:, None]).T + b * half)
+    XW = XW.reshape(T_x, m, 4, n_a)
+    S = np.empty((T_x, 4, m, n_a), dtype=dtype)
+    H = np.empty((T_x + 1, m, n_a), dtype=dtype)
+    H[0] = a0.T
+    C = np.empty((T_x + 1, m, n_a), dtype=dtype)
+    C[0] = 0.0
+    TC = np.empty((T_x, m, n_a), dtype=dtype)
+    hz = np.empty((m, 4 * n_a), dtype=dtype)
+    tmp = np.empty((m, n_a), dtype=dtype)
+    Ph = None if P is None else 0.5 * P[:, None, :]
     for t in range(T_x):
-        a_next, c_next, y[:, :, t], cache = _cell_forward(x[:, :, t], a_next, c_next, parameters)
-        a[:, :, t] = a_next
-        c[:, :, t] = c_next
-        caches.append(cache)
-    return a, y, c, (caches, x)
+        s = S[t]
+        np.matmul(H[t], Wh_T, out=hz)
+        np.add(hz.reshape(m, 4, n_a), XW[t], out=s.transpose(1, 0, 2))  # to gate-major
+        if Ph is not None:  # Γ += P * c<t-1> for the gates with a peephole
+            s[:3] += Ph * C[t]
+        np.tanh(s, out=s)
+        sig = s[:3]
+        sig *= 0.5
+        sig += 0.5
+        o, f, u, g = s
+        np.multiply(f, C[t], out=C[t + 1])
+        np.multiply(u, g, out=tmp)
+        C[t + 1] += tmp
+        np.tanh(C[t + 1], out=TC[t])
+        np.multiply(o, TC[t], out=H[t + 1])
+    return {"S": S, "H": H, "C": C, "TC": TC, "X": X, "W": W, "P": P}
+
+
+def _fast_from_cell_caches(cell_caches, x, dtype):
+    """The arrays of _fast_forward rebuilt from a list of cell caches (made step by step)."""
+    p = cell_caches[0][9]
+    a_next, c_next, a_prev, c_prev, ft, ut, cct, ot = (
+        np.stack([np.asarray(cache[i]).T for cache in cell_caches]).astype(dtype, copy=False)
+        for i in range(8))
+    fast = {"S": np.stack([ot, ft, ut, cct], axis=1),
+            "H": np.concatenate([a_prev[:1], a_next]), "C": np.concatenate([c_prev[:1], c_next]),
+            "TC": np.tanh(c_next), "X": time_major(x, dtype),
+            "W": stacked(p, ["W" + g for g in _ORDER], dtype), "P": None}
+    if any(k in p for k in PEEPHOLE_KEYS):
+        fast["P"] = np.stack([np.asarray(p["P" + g], dtype=dtype)[:, 0] if "P" + g in p
+                              else np.zeros(a_next.shape[2], dtype=dtype) for g in "ofu"])
+    return fast
+
+
+def _fast_backward(DA, DC, fast):
+    """BPTT over the stacked arrays. DA, DC (T_x, m, n_a) time-major (DC may be None).
+
+    Returns dZ (T_x, m, 4 n_a), the gradient before each gate's nonlinearity, and da0, dc0
+    (each (m, n_a)).
+    """
+    S, H, C, TC, W, P = (fast[k] for k in ("S", "H", "C", "TC", "W", "P"))
+    T_x, m, n_a = TC.shape
+    dtype = S.dtype
+    Wh = W[:, :n_a]  # (4 n_a, n_a)
+    dZ = np.empty((T_x, m, 4 * n_a), dtype=dtype)
+    G = np.empty((4, m, n_a), dtype=dtype)  # this step's gradients, gate-major
+    do, df, du, dg = G
+    dh = np.zeros((m, n_a), dtype=dtype)  # gradient reaching a<t> from step t + 1
+    dc = np.zeros((m, n_a), dtype=dtype)  # ... and c<t>
+    k1 = np.empty((m, n_a), dtype=dtype)
+    for t in reversed(range(T_x)):
+        o, f, u, g = S[t]
+        tc = TC[t]
+        dh += DA[t]
+        # c<t> gets gradient from c<t+1>, from outside, and through a<t> = Γo * tanh(c<t>).
+        np.multiply(tc, tc, out=k1)
+        np.subtract(1.0, k1, out=k1)
+        k1 *= o
+        k1 *= dh
+        dc += k1
+        if DC is not None:
+            dc += DC[t]
+        np.subtract(1.0, o, out=do)  # dΓo: dh * tanh(c<t>) * Γo (1 - Γo)
+        do *= o
+        do *= tc
+        do *= dh
+        np.subtract(1.0, f, out=df)  # dΓf: dc * c<t-1> * Γf (1 - Γf)
+        df *= f
+        df *= C[t]
+        df *= dc
+        np.subtract(1.0, u, out=du)  # dΓu: dc * c̃ * Γu (1 - Γu)
+        du *= u
+        du *= g
+        du *= dc
+        np.multiply(g, g, out=dg)  # dc̃: dc * Γu * (1 - c̃²)
+        np.subtract(1.0, dg, out=dg)
+        dg *= u
+        dg *= dc
+        dz = dZ[t]
+        np.copyto(dz.reshape(m, 4, n_a), G.transpose(1, 0, 2))  # back to interleaved
+        np.matmul(dz, Wh, out=dh)  # gradient reaching a<t-1>
+        dc *= f  # ... and c<t-1>
+        if P is not None:  # the peepholes' second path from c<t-1>
+            dc += (G[:3] * P[:, None, :]).sum(axis=0)
+    return dZ, dh, dc
 
 
 def _cell_backward(da_next, dc_next, cache):
@@ -235,23 +366,29 @@ def lstm_backward(da, caches, dc=None):
     n_x, m, T_x = x.shape
     n_a = cell_caches[0][0].shape[0]
     da = check_input(func, "da", da, "(n_a, m, T_x)", (n_a, m, T_x))
-    if dc is None:
-        dc = np.zeros_like(da)
-    else:
+    if dc is not None:
         dc = check_input(func, "dc", dc, "(n_a, m, T_x)", (n_a, m, T_x))
     p = cell_caches[0][9]
 
     keys = [k for k in GATE_KEYS + PEEPHOLE_KEYS if k in p]
-    dtype = np.result_type(da, dc, x, *(p[k] for k in keys))
-    dx = np.zeros((n_x, m, T_x), dtype=dtype)
-    grads = {"d" + k: np.zeros(np.shape(p[k]), dtype=dtype) for k in keys}
-    da_prev = np.zeros((n_a, m), dtype=dtype)
-    dc_prev = np.zeros((n_a, m), dtype=dtype)
-    for t in reversed(range(T_x)):
-        # Each state receives gradient from outside and from the step after it.
-        step = _cell_backward(da[:, :, t] + da_prev, dc[:, :, t] + dc_prev, cell_caches[t])
-        dx[:, :, t] = step["dxt"]
-        da_prev, dc_prev = step["da_prev"], step["dc_prev"]
-        for k in grads:
-            grads[k] += step[k]
-    return {"dx": dx, "da0": da_prev, **grads}
+    dtype = np.result_type(da, x, *(p[k] for k in keys), *(() if dc is None else (dc,)))
+    fast = getattr(caches, "fast", None)
+    if fast is None or fast["S"].dtype != dtype:
+        fast = _fast_from_cell_caches(cell_caches, x, dtype)
+    dZ, da0, _ = _fast_backward(time_major(da, dtype),
+                                None if dc is None else time_major(dc, dtype), fast)
+    # Weight gradients for all steps at once: dW = Σ_t dz<t> [a<t-1>; x<t>]ᵀ.
+    dZ2 = dZ.reshape(T_x * m, 4 * n_a)
+    dW = np.concatenate((dZ2.T @ fast["H"][:-1].reshape(T_x * m, n_a),
+                         dZ2.T @ fast["X"].reshape(T_x * m, n_x)), axis=1)
+    db = dZ2.sum(axis=0)
+    grads = {"dx": course_view((dZ2 @ fast["W"][:, n_a:]).reshape(T_x, m, n_x)),
+             "da0": np.ascontiguousarray(da0.T)}
+    rows = {g: slice(k * n_a, (k + 1) * n_a) for k, g in enumerate(_ORDER)}
+    if fast["P"] is not None:
+        dP = (dZ[:, :, :3 * n_a].reshape(T_x, m, 3, n_a) * fast["C"][:-1, :, None, :]).sum((0, 1))
+    for key in keys:  # in the documented order: dWf, dbf, dWu, ..., dPf, dPu, dPo
+        kind, g = key[0], key[1]
+        grads["d" + key] = (dW[rows[g]] if kind == "W" else db[rows[g], None] if kind == "b"
+                            else dP["ofu".index(g), :, None])
+    return grads
