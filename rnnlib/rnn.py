@@ -22,6 +22,7 @@ import numpy as np
 
 from .activations import HIDDEN_ACTIVATIONS, softmax
 from .checks import check_activation, check_input, check_parameters, check_same_m
+from .fastpath import SequenceCache, course_view, output_layer, time_major
 
 
 class CellCache(tuple):
@@ -114,15 +115,53 @@ def rnn_forward(x, a0, parameters, activation="tanh"):
     # Computed in the widest dtype among inputs and weights: float32 stays float32 only when
     # everything is float32, never silently rounded down.
     dtype = np.result_type(x, a0, *(parameters[k] for k in ("Wax", "Waa", "ba", "Wya", "by")))
-    a = np.empty((n_a, m, T_x), dtype=dtype)
-    y_pred = np.empty((n_y, m, T_x), dtype=a.dtype)
-    caches = []
-    a_next = a0
+    fast = _fast_forward(x, a0, parameters, activation, dtype)
+    H = fast["H"]
+    y_pred = output_layer(H[1:], parameters["Wya"], parameters["by"])
+    # The course's cell caches, as views of the stacked states (each (n_a, m)).
+    caches = [CellCache((H[t + 1].T, H[t].T, x[:, :, t], parameters), activation)
+              for t in range(T_x)]
+    return course_view(H[1:], readonly=True), y_pred, SequenceCache((caches, x), fast)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path of rnn_forward / rnn_backward (see rnnlib.fastpath): time-major (T_x, m, n)
+# arrays, every input projected in one matmul before the loop, weight gradients in one matmul
+# after it.
+
+
+def _fast_forward(x, a0, p, activation, dtype):
+    """H (T_x + 1, m, n_a): a<0> ... a<T_x>; X (T_x, m, n_x); with the weights for backward."""
+    n_x, m, T_x = x.shape
+    n_a = a0.shape[0]
+    Wax, Waa = (np.asarray(p[k], dtype=dtype) for k in ("Wax", "Waa"))
+    X = time_major(x, dtype)
+    H = np.empty((T_x + 1, m, n_a), dtype=dtype)
+    H[0] = a0.T
+    # a<t> = g(Waa a<t-1> + [Wax x<t> + ba]), the bracket for every t at once, written in H.
+    np.matmul(X.reshape(T_x * m, n_x), Wax.T, out=H[1:].reshape(T_x * m, n_a))
+    H[1:] += np.asarray(p["ba"], dtype=dtype).T
+    hz = np.empty((m, n_a), dtype=dtype)
+    Waa_T = Waa.T
     for t in range(T_x):
-        a_next, y_pred[:, :, t], cache = _cell_forward(x[:, :, t], a_next, parameters, activation)
-        a[:, :, t] = a_next
-        caches.append(cache)
-    return a, y_pred, (caches, x)
+        h = H[t + 1]
+        np.matmul(H[t], Waa_T, out=hz)
+        h += hz
+        if activation == "tanh":
+            np.tanh(h, out=h)
+        else:
+            np.maximum(h, 0.0, out=h)
+    return {"H": H, "X": X, "Wax": Wax, "Waa": Waa, "activation": activation}
+
+
+def _fast_from_cell_caches(cell_caches, x, dtype):
+    """The arrays of _fast_forward rebuilt from a list of cell caches (made step by step)."""
+    p = cell_caches[0][3]
+    a_next = np.stack([np.asarray(c[0]).T for c in cell_caches]).astype(dtype, copy=False)
+    a0 = np.asarray(cell_caches[0][1], dtype=dtype).T[None]
+    return {"H": np.concatenate([a0, a_next]), "X": time_major(x, dtype),
+            "Wax": np.asarray(p["Wax"], dtype=dtype), "Waa": np.asarray(p["Waa"], dtype=dtype),
+            "activation": getattr(cell_caches[0], "activation", "tanh")}
 
 
 def rnn_cell_backward(da_next, cache):
@@ -172,17 +211,30 @@ def rnn_backward(da, caches):
     da = check_input(func, "da", da, "(n_a, m, T_x)", (n_a, m, T_x))
     p = cell_caches[0][3]
 
-    dx = np.zeros_like(x, dtype=da.dtype)
-    grads = {k: np.zeros_like(p[k], dtype=da.dtype) for k in ("Wax", "Waa", "ba")}
-    da_prev = np.zeros((n_a, m), dtype=da.dtype)
+    dtype = np.result_type(da, x, *(np.asarray(p[k]) for k in ("Wax", "Waa", "ba")))
+    fast = getattr(caches, "fast", None)
+    if fast is None or fast["H"].dtype != dtype:
+        fast = _fast_from_cell_caches(cell_caches, x, dtype)
+    H, DA, Waa = fast["H"], time_major(da, dtype), fast["Waa"]
+    tanh = fast["activation"] == "tanh"
+    dZ = np.empty((T_x, m, n_a), dtype=dtype)  # gradient before the activation, every step
+    da_prev = np.zeros((m, n_a), dtype=dtype)  # gradient reaching a<t> from step t + 1
+    k = np.empty((m, n_a), dtype=dtype)
     for t in reversed(range(T_x)):
-        a_next, a_prev, xt, _ = cell_caches[t]
-        activation = getattr(cell_caches[t], "activation", "tanh")
         # The state a<t> receives gradient from its output and from the step after it.
-        step = _cell_backward(da[:, :, t] + da_prev, a_next, a_prev, xt, p, activation)
-        dx[:, :, t] = step["dxt"]
-        da_prev = step["da_prev"]
-        for k in grads:
-            grads[k] += step["d" + k]
-    return {"dx": dx, "da0": da_prev, "dWax": grads["Wax"], "dWaa": grads["Waa"],
-            "dba": grads["ba"]}
+        dz = dZ[t]
+        np.add(DA[t], da_prev, out=dz)
+        if tanh:  # d tanh = 1 - a<t>²
+            np.multiply(H[t + 1], H[t + 1], out=k)
+            np.subtract(1.0, k, out=k)
+            dz *= k
+        else:  # d relu = 1 where a<t> > 0
+            dz *= H[t + 1] > 0
+        np.matmul(dz, Waa, out=da_prev)
+    # Weight gradients for all steps at once: dW = Σ_t dz<t> [x<t> or a<t-1>]ᵀ.
+    dZ2 = dZ.reshape(T_x * m, n_a)
+    return {"dx": course_view((dZ2 @ fast["Wax"]).reshape(T_x, m, n_x)),
+            "da0": np.ascontiguousarray(da_prev.T),
+            "dWax": dZ2.T @ fast["X"].reshape(T_x * m, n_x),
+            "dWaa": dZ2.T @ H[:-1].reshape(T_x * m, n_a),
+            "dba": dZ2.sum(axis=0)[:, None]}

@@ -12,7 +12,7 @@ import pickle
 import numpy as np
 import pytest
 
-from rnnlib import lstm
+from rnnlib import lstm, rnn
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}
 # (n_x, n_a, n_y, m, T_x), with m = 1, T_x = 1, n_x = 1.
@@ -52,6 +52,22 @@ def lstm_reference(x, a0, p, da, dc_ext=None):
             {"dx": dx, "da0": da_next, **grads})
 
 
+def rnn_reference(x, a0, p, da, activation):
+    a, y, caches = [], [], []
+    a_t = a0
+    for t in range(x.shape[2]):
+        a_t, y_t, cache = rnn.rnn_cell_forward(x[:, :, t], a_t, p, activation=activation)
+        a.append(a_t), y.append(y_t), caches.append(cache)
+    grads, dx, da_next = {}, np.zeros_like(x), np.zeros_like(a0)
+    for t in reversed(range(x.shape[2])):
+        g = rnn.rnn_cell_backward(da[:, :, t] + da_next, caches[t])
+        dx[:, :, t] = g.pop("dxt")
+        da_next = g.pop("da_prev")
+        for k, v in g.items():
+            grads[k] = grads.get(k, 0) + v
+    return np.stack(a, 2), np.stack(y, 2), caches, {"dx": dx, "da0": da_next, **grads}
+
+
 def assert_grads_equal(got, want):
     assert list(got) == list(want)
     for k in want:
@@ -82,6 +98,27 @@ def test_lstm_sequence_equals_cells(rng, shape, peepholes):
     step = lstm.lstm_cell_backward(da[:, :, -1], dc[:, :, -1], caches[0][-1])
     np.testing.assert_allclose(step["dWf"], lstm.lstm_cell_backward(
         da[:, :, -1], dc[:, :, -1], cell_caches[-1])["dWf"], **TOL)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_rnn_sequence_equals_cells(rng, shape, activation):
+    n_x, n_a, n_y, m, T_x = shape
+    p = _params(rng, ("Wax", "Waa", "ba"), n_a, n_x, n_y, Wy="Wya")
+    x, a0 = rng.standard_normal((n_x, m, T_x)), rng.standard_normal((n_a, m))
+    da = rng.standard_normal((n_a, m, T_x))
+    a, y, caches = rnn.rnn_forward(x, a0, p, activation=activation)
+    a_r, y_r, cell_caches, g_r = rnn_reference(x, a0, p, da, activation)
+    np.testing.assert_allclose(a, a_r, **TOL)
+    np.testing.assert_allclose(y, y_r, **TOL)
+    assert isinstance(caches, tuple) and len(caches) == 2 and caches[1] is x
+    for ours, ref in zip(caches[0], cell_caches, strict=True):
+        assert len(ours) == 4 and ours[3] is p and ours.activation == activation
+        for u, v in zip(ours[:3], ref[:3], strict=True):
+            np.testing.assert_allclose(u, v, **TOL)
+    want = {k: g_r[k] for k in ("dx", "da0", "dWax", "dWaa", "dba")}
+    assert_grads_equal(rnn.rnn_backward(da, caches), want)
+    assert_grads_equal(rnn.rnn_backward(da, (cell_caches, x)), want)
 
 
 def test_returned_states_are_read_only_views(rng):
