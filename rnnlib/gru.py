@@ -58,6 +58,7 @@ import numpy as np
 
 from .activations import sigmoid, softmax
 from .checks import check_input, check_parameters, check_same_m
+from .fastpath import SequenceCache, course_view, output_layer, stacked, time_major
 
 
 class GRUCache(tuple):
@@ -266,19 +267,18 @@ def _sequence_forward(variant, x, c0, parameters):
     check_same_m(func, x=x, c0=c0)
     n_a = c0.shape[0]
     p = _checked_parameters(func, variant, parameters, n_a, n_x)
-    n_y = p["Wy"].shape[0]
 
     dtype = np.result_type(x, c0, *(p[k] for k in _GATE_KEYS[variant]), p["Wy"], p["by"])
-    c = np.empty((n_a, m, T_x), dtype=dtype)
-    y_pred = np.empty((n_y, m, T_x), dtype=dtype)
-    caches = []
-    cell = _CELL_FORWARD[variant]
-    c_next = c0
-    for t in range(T_x):
-        c_next, y_pred[:, :, t], cache = cell(x[:, :, t], c_next, p)
-        c[:, :, t] = c_next
-        caches.append(cache)
-    return c, y_pred, (caches, x)
+    fast = _FAST_FORWARD[variant](x, c0, p, dtype)
+    H = fast["H"]
+    y_pred = output_layer(H[1:], p["Wy"], p["by"])
+    # The course's cell caches, as views of the stacked arrays (each (n_a, m)).
+    where = {"c_next": lambda t: H[t + 1].T, "c_prev": lambda t: H[t].T,
+             "xt": lambda t: x[:, :, t], "p": lambda t: p, "hnt": lambda t: fast["HN"][t].T}
+    where.update({g: (lambda t, k=k: fast["S"][t, k].T) for k, g in enumerate(_S_ORDER[variant])})
+    caches = [GRUCache(tuple(where[e](t) for e in _CACHE_ENTRIES[variant]), variant)
+              for t in range(T_x)]
+    return course_view(H[1:], readonly=True), y_pred, SequenceCache((caches, x), fast)
 
 
 def _sequence_backward(variant, dc, caches):
@@ -298,19 +298,301 @@ def _sequence_backward(variant, dc, caches):
     dc = check_input(func, "dc", dc, "(n_a, m, T_x)", (n_a, m, T_x))
     p = cell_caches[0][-1]
 
-    dtype = np.result_type(dc, cell_caches[0][0])
-    dx = np.zeros((n_x, m, T_x), dtype=dtype)
-    grads = {k: np.zeros(np.shape(p[k]), dtype=dtype) for k in _GRAD_KEYS[variant]}
-    dc_prev = np.zeros((n_a, m), dtype=dtype)
-    cell = _CELL_BACKWARD[variant]
+    dtype = np.result_type(dc, x, *(np.asarray(p[k]) for k in _GATE_KEYS[variant]))
+    fast = getattr(caches, "fast", None)
+    if fast is None or fast["H"].dtype != dtype:
+        fast = _fast_from_cell_caches(variant, cell_caches, x, dtype)
+    dx, dc0, grads = _FAST_BACKWARD[variant](time_major(dc, dtype), fast)
+    return {"dx": course_view(dx.reshape(T_x, m, n_x)), "dc0": np.ascontiguousarray(dc0.T),
+            **{"d" + k: grads[k] for k in _GRAD_KEYS[variant]}}
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path of the sequence functions (see rnnlib.fastpath). Arrays are time-major,
+# (T_x, m, n); the gates that read c<t-1> share one matmul per step, the input projection of
+# every step is one matmul before the loop and the weight gradients one matmul after it. The
+# elementwise work runs on gate-major (k, m, n_a) blocks (S holds the gates of every step), and
+# σ(z) = (1 + tanh(z / 2)) / 2, with the sigmoid rows of the weights halved once (exact).
+
+# Order of the gates in S (and of the stacked weights), and the entries of each cell cache.
+_S_ORDER = {"gru": ("cct", "ut", "rt"), "simple_gru": ("cct", "ut"),
+            "torch_gru": ("rt", "zt", "nt")}
+_CACHE_ENTRIES = {
+    "gru": ("c_next", "c_prev", "ut", "rt", "cct", "xt", "p"),
+    "simple_gru": ("c_next", "c_prev", "ut", "cct", "xt", "p"),
+    "torch_gru": ("c_next", "c_prev", "zt", "rt", "nt", "hnt", "xt", "p"),
+}
+
+
+def _halve(W, rows):
+    """W with the rows of the sigmoid gates (a slice) halved."""
+    W = W.copy()
+    W[rows] *= 0.5
+    return W
+
+
+def _setup(x, c0, p, keys, dtype):
+    """Stacked weights (k n_a, n_a + n_x), biases (k n_a,), X (T_x, m, n_x), H with H[0] = c0."""
+    n_x, m, T_x = x.shape
+    n_a = c0.shape[0]
+    W = stacked(p, ["W" + k for k in keys], dtype)
+    b = stacked(p, ["b" + k for k in keys], dtype)[:, 0]
+    H = np.empty((T_x + 1, m, n_a), dtype=dtype)
+    H[0] = c0.T
+    return W, b, time_major(x, dtype), H
+
+
+def _sigmoid_in_place(s):
+    """s holds tanh(z / 2): make it σ(z)."""
+    s *= 0.5
+    s += 0.5
+
+
+def _gru_fast_forward(x, c0, p, dtype):
+    W, b, X, H = _setup(x, c0, p, "cur", dtype)
+    T_x, m, n_x = X.shape
+    n_a = c0.shape[0]
+    sig = slice(n_a, 3 * n_a)  # Γu, Γr
+    Wh = _halve(W[:, :n_a], sig)
+    XW = (X.reshape(T_x * m, n_x) @ _halve(W[:, n_a:], sig).T + _halve(b, sig))
+    XW = XW.reshape(T_x, m, 3, n_a)
+    S = np.empty((T_x, 3, m, n_a), dtype=dtype)
+    RC = np.empty((T_x, m, n_a), dtype=dtype)  # Γr * c<t-1>
+    hz = np.empty((m, 2 * n_a), dtype=dtype)
+    tmp = np.empty((m, n_a), dtype=dtype)
+    Wur_T, Wc_T = Wh[n_a:].T, Wh[:n_a].T
+    for t in range(T_x):
+        s = S[t]
+        cc, u, r = s
+        np.matmul(H[t], Wur_T, out=hz)
+        np.add(hz.reshape(m, 2, n_a), XW[t, :, 1:], out=s[1:].transpose(1, 0, 2))
+        np.tanh(s[1:], out=s[1:])
+        _sigmoid_in_place(s[1:])
+        np.multiply(r, H[t], out=RC[t])
+        np.matmul(RC[t], Wc_T, out=cc)  # c̃ = tanh(Wc [Γr * c<t-1>, x<t>] + bc)
+        cc += XW[t, :, 0]
+        np.tanh(cc, out=cc)
+        np.subtract(cc, H[t], out=tmp)  # c<t> = c<t-1> + Γu (c̃ - c<t-1>)
+        tmp *= u
+        np.add(H[t], tmp, out=H[t + 1])
+    return {"S": S, "H": H, "X": X, "W": W, "RC": RC}
+
+
+def _gru_fast_backward(DC, fast):
+    S, H, X, W, RC = (fast[k] for k in ("S", "H", "X", "W", "RC"))
+    T_x, _, m, n_a = S.shape
+    n_x = X.shape[2]
+    dtype = S.dtype
+    Wc_h, Wur_h = W[:n_a, :n_a], W[n_a:, :n_a]
+    dZ = np.empty((T_x, m, 3 * n_a), dtype=dtype)
+    G = np.empty((3, m, n_a), dtype=dtype)  # this step's [dc̃, dΓu, dΓr] before σ / tanh
+    dzc, dzu, dzr = G
+    dc = np.zeros((m, n_a), dtype=dtype)
+    drc, k = np.empty((m, n_a), dtype=dtype), np.empty((m, n_a), dtype=dtype)
     for t in reversed(range(T_x)):
-        # The state c<t> receives gradient from its output and from the step after it.
-        step = cell(dc[:, :, t] + dc_prev, cell_caches[t])
-        dx[:, :, t] = step["dxt"]
-        dc_prev = step["dc_prev"]
-        for k in grads:
-            grads[k] += step["d" + k]
-    return {"dx": dx, "dc0": dc_prev, **{"d" + k: g for k, g in grads.items()}}
+        cc, u, r = S[t]
+        dc += DC[t]
+        np.multiply(cc, cc, out=dzc)  # dc * Γu * (1 - c̃²)
+        np.subtract(1.0, dzc, out=dzc)
+        dzc *= u
+        dzc *= dc
+        np.subtract(1.0, u, out=dzu)  # dc * (c̃ - c<t-1>) * Γu (1 - Γu)
+        dzu *= u
+        np.subtract(cc, H[t], out=k)
+        dzu *= k
+        dzu *= dc
+        np.matmul(dzc, Wc_h, out=drc)  # gradient of Γr * c<t-1>
+        np.subtract(1.0, r, out=dzr)  # drc * c<t-1> * Γr (1 - Γr)
+        dzr *= r
+        dzr *= H[t]
+        dzr *= drc
+        np.copyto(dZ[t].reshape(m, 3, n_a), G.transpose(1, 0, 2))
+        np.subtract(1.0, u, out=k)  # dc<t-1> = dc (1 - Γu) + drc Γr + [dΓu, dΓr] W_h
+        dc *= k
+        drc *= r
+        dc += drc
+        np.matmul(dZ[t, :, n_a:], Wur_h, out=k)
+        dc += k
+    dZ2 = dZ.reshape(T_x * m, 3 * n_a)
+    dWx = dZ2.T @ X.reshape(T_x * m, n_x)
+    dWur = dZ2[:, n_a:].T @ H[:-1].reshape(T_x * m, n_a)
+    dWc = dZ2[:, :n_a].T @ RC.reshape(T_x * m, n_a)
+    db = dZ2.sum(axis=0)[:, None]
+    grads = {"Wc": np.hstack((dWc, dWx[:n_a])), "bc": db[:n_a],
+             "Wu": np.hstack((dWur[:n_a], dWx[n_a:2 * n_a])), "bu": db[n_a:2 * n_a],
+             "Wr": np.hstack((dWur[n_a:], dWx[2 * n_a:])), "br": db[2 * n_a:]}
+    return dZ2 @ W[:, n_a:], dc, grads
+
+
+def _simple_gru_fast_forward(x, c0, p, dtype):
+    W, b, X, H = _setup(x, c0, p, "cu", dtype)
+    T_x, m, n_x = X.shape
+    n_a = c0.shape[0]
+    sig = slice(n_a, 2 * n_a)  # Γu
+    Wh_T = _halve(W[:, :n_a], sig).T
+    XW = (X.reshape(T_x * m, n_x) @ _halve(W[:, n_a:], sig).T + _halve(b, sig))
+    XW = XW.reshape(T_x, m, 2, n_a)
+    S = np.empty((T_x, 2, m, n_a), dtype=dtype)
+    hz = np.empty((m, 2 * n_a), dtype=dtype)
+    tmp = np.empty((m, n_a), dtype=dtype)
+    for t in range(T_x):
+        s = S[t]
+        cc, u = s
+        np.matmul(H[t], Wh_T, out=hz)
+        np.add(hz.reshape(m, 2, n_a), XW[t], out=s.transpose(1, 0, 2))
+        np.tanh(s, out=s)
+        _sigmoid_in_place(u)
+        np.subtract(cc, H[t], out=tmp)
+        tmp *= u
+        np.add(H[t], tmp, out=H[t + 1])
+    return {"S": S, "H": H, "X": X, "W": W}
+
+
+def _simple_gru_fast_backward(DC, fast):
+    S, H, X, W = (fast[k] for k in ("S", "H", "X", "W"))
+    T_x, _, m, n_a = S.shape
+    n_x = X.shape[2]
+    dtype = S.dtype
+    Wh = W[:, :n_a]
+    dZ = np.empty((T_x, m, 2 * n_a), dtype=dtype)
+    G = np.empty((2, m, n_a), dtype=dtype)
+    dzc, dzu = G
+    dc = np.zeros((m, n_a), dtype=dtype)
+    k = np.empty((m, n_a), dtype=dtype)
+    for t in reversed(range(T_x)):
+        cc, u = S[t]
+        dc += DC[t]
+        np.multiply(cc, cc, out=dzc)
+        np.subtract(1.0, dzc, out=dzc)
+        dzc *= u
+        dzc *= dc
+        np.subtract(1.0, u, out=dzu)
+        dzu *= u
+        np.subtract(cc, H[t], out=k)
+        dzu *= k
+        dzu *= dc
+        np.copyto(dZ[t].reshape(m, 2, n_a), G.transpose(1, 0, 2))
+        np.subtract(1.0, u, out=k)
+        dc *= k
+        np.matmul(dZ[t], Wh, out=k)
+        dc += k
+    dZ2 = dZ.reshape(T_x * m, 2 * n_a)
+    dW = np.hstack((dZ2.T @ H[:-1].reshape(T_x * m, n_a), dZ2.T @ X.reshape(T_x * m, n_x)))
+    db = dZ2.sum(axis=0)[:, None]
+    grads = {"Wc": dW[:n_a], "bc": db[:n_a], "Wu": dW[n_a:], "bu": db[n_a:]}
+    return dZ2 @ W[:, n_a:], dc, grads
+
+
+def _torch_gru_weights(p, n_a, dtype):
+    """Hidden weights [Wcc; Wr_h; Wz_h] (3 n_a, n_a), input weights [Wr_x; Wz_x; Wcx]
+    (3 n_a, n_x), their bias [br; bz; bcx] (3 n_a,) and bcc (n_a,)."""
+    Wr, Wz = (np.asarray(p[k], dtype=dtype) for k in ("Wr", "Wz"))
+    Wh = np.vstack((np.asarray(p["Wcc"], dtype=dtype), Wr[:, :n_a], Wz[:, :n_a]))
+    Wx = np.vstack((Wr[:, n_a:], Wz[:, n_a:], np.asarray(p["Wcx"], dtype=dtype)))
+    bx = stacked(p, ("br", "bz", "bcx"), dtype)[:, 0]
+    return Wh, Wx, bx, np.asarray(p["bcc"], dtype=dtype)[:, 0]
+
+
+def _torch_gru_fast_forward(x, c0, p, dtype):
+    n_x, m, T_x = x.shape
+    n_a = c0.shape[0]
+    Wh, Wx, bx, bcc = _torch_gru_weights(p, n_a, dtype)
+    X = time_major(x, dtype)
+    H = np.empty((T_x + 1, m, n_a), dtype=dtype)
+    H[0] = c0.T
+    Wh_T = _halve(Wh, slice(n_a, 3 * n_a)).T  # r, z halved
+    sig = slice(0, 2 * n_a)
+    XW = (X.reshape(T_x * m, n_x) @ _halve(Wx, sig).T + _halve(bx, sig)).reshape(T_x, m, 3, n_a)
+    S = np.empty((T_x, 3, m, n_a), dtype=dtype)
+    HN = np.empty((T_x, m, n_a), dtype=dtype)  # Wcc c<t-1> + bcc
+    hz = np.empty((m, 3 * n_a), dtype=dtype)
+    tmp = np.empty((m, n_a), dtype=dtype)
+    for t in range(T_x):
+        s = S[t]
+        r, z, n = s
+        np.matmul(H[t], Wh_T, out=hz)
+        np.add(hz[:, n_a:].reshape(m, 2, n_a), XW[t, :, :2], out=s[:2].transpose(1, 0, 2))
+        np.tanh(s[:2], out=s[:2])
+        _sigmoid_in_place(s[:2])
+        np.add(hz[:, :n_a], bcc, out=HN[t])
+        np.multiply(r, HN[t], out=n)  # n = tanh(Wcx x<t> + bcx + r * (Wcc c<t-1> + bcc))
+        n += XW[t, :, 2]
+        np.tanh(n, out=n)
+        np.subtract(H[t], n, out=tmp)  # c<t> = n + z (c<t-1> - n)
+        tmp *= z
+        np.add(n, tmp, out=H[t + 1])
+    return {"S": S, "H": H, "X": X, "HN": HN, "Wh": Wh, "Wx": Wx}
+
+
+def _torch_gru_fast_backward(DC, fast):
+    S, H, X, HN, Wh, Wx = (fast[k] for k in ("S", "H", "X", "HN", "Wh", "Wx"))
+    T_x, _, m, n_a = S.shape
+    n_x = X.shape[2]
+    dtype = S.dtype
+    dZ = np.empty((T_x, m, 4 * n_a), dtype=dtype)  # [d(Wcc c + bcc), dr, dz, dn] per step
+    G = np.empty((4, m, n_a), dtype=dtype)
+    dhn, dzr, dzz, dzn = G
+    dc = np.zeros((m, n_a), dtype=dtype)
+    k = np.empty((m, n_a), dtype=dtype)
+    for t in reversed(range(T_x)):
+        r, z, n = S[t]
+        dc += DC[t]
+        np.multiply(n, n, out=dzn)  # dc (1 - z) (1 - n²)
+        np.subtract(1.0, dzn, out=dzn)
+        np.subtract(1.0, z, out=k)
+        dzn *= k
+        dzn *= dc
+        np.multiply(dzn, r, out=dhn)
+        np.subtract(1.0, r, out=dzr)  # dn * hn * r (1 - r)
+        dzr *= r
+        dzr *= HN[t]
+        dzr *= dzn
+        np.subtract(1.0, z, out=dzz)  # dc (c<t-1> - n) z (1 - z)
+        dzz *= z
+        np.subtract(H[t], n, out=k)
+        dzz *= k
+        dzz *= dc
+        np.copyto(dZ[t].reshape(m, 4, n_a), G.transpose(1, 0, 2))
+        dc *= z  # dc<t-1> = dc z + [dhn, dr, dz] [Wcc; Wr_h; Wz_h]
+        np.matmul(dZ[t, :, :3 * n_a], Wh, out=k)
+        dc += k
+    dZ2 = dZ.reshape(T_x * m, 4 * n_a)
+    dWh = dZ2[:, :3 * n_a].T @ H[:-1].reshape(T_x * m, n_a)  # rows Wcc, Wr, Wz
+    dWx = dZ2[:, n_a:].T @ X.reshape(T_x * m, n_x)  # rows Wr, Wz, Wcx
+    db = dZ2.sum(axis=0)[:, None]  # bcc, br, bz, bcx
+    grads = {"Wr": np.hstack((dWh[n_a:2 * n_a], dWx[:n_a])), "br": db[n_a:2 * n_a],
+             "Wz": np.hstack((dWh[2 * n_a:], dWx[n_a:2 * n_a])), "bz": db[2 * n_a:3 * n_a],
+             "Wcx": dWx[2 * n_a:], "bcx": db[3 * n_a:], "Wcc": dWh[:n_a], "bcc": db[:n_a]}
+    return dZ2[:, n_a:] @ Wx, dc, grads
+
+
+def _fast_from_cell_caches(variant, cell_caches, x, dtype):
+    """The arrays of the fast forward rebuilt from a list of cell caches (made step by step)."""
+    p = cell_caches[0][-1]
+    n_a = np.shape(cell_caches[0][0])[0]
+    entries = _CACHE_ENTRIES[variant]
+
+    def stack(e):
+        i = entries.index(e)
+        return np.stack([np.asarray(c[i]).T for c in cell_caches]).astype(dtype, copy=False)
+
+    c_prev = stack("c_prev")
+    fast = {"S": np.stack([stack(g) for g in _S_ORDER[variant]], axis=1),
+            "H": np.concatenate((c_prev[:1], stack("c_next"))), "X": time_major(x, dtype)}
+    if variant == "torch_gru":
+        fast["Wh"], fast["Wx"], _, _ = _torch_gru_weights(p, n_a, dtype)
+        fast["HN"] = stack("hnt")
+    else:
+        fast["W"] = stacked(p, ["W" + k for k in "cur"[:len(_S_ORDER[variant])]], dtype)
+    if variant == "gru":
+        fast["RC"] = fast["S"][:, 2] * c_prev
+    return fast
+
+
+_FAST_FORWARD = {"gru": _gru_fast_forward, "simple_gru": _simple_gru_fast_forward,
+                 "torch_gru": _torch_gru_fast_forward}
+_FAST_BACKWARD = {"gru": _gru_fast_backward, "simple_gru": _simple_gru_fast_backward,
+                  "torch_gru": _torch_gru_fast_backward}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pickle
 import numpy as np
 import pytest
 
-from rnnlib import lstm, rnn
+from rnnlib import gru, lstm, rnn
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}
 # (n_x, n_a, n_y, m, T_x), with m = 1, T_x = 1, n_x = 1.
@@ -68,6 +68,31 @@ def rnn_reference(x, a0, p, da, activation):
     return np.stack(a, 2), np.stack(y, 2), caches, {"dx": dx, "da0": da_next, **grads}
 
 
+GRU_KEYS = {"gru": ("Wc", "bc", "Wu", "bu", "Wr", "br"), "simple_gru": ("Wc", "bc", "Wu", "bu"),
+            "torch_gru": ("Wr", "br", "Wz", "bz", "Wcx", "bcx", "Wcc", "bcc")}
+GRU_GRADS = {"gru": ("Wu", "bu", "Wr", "br", "Wc", "bc"), "simple_gru": ("Wu", "bu", "Wc", "bc"),
+             "torch_gru": GRU_KEYS["torch_gru"]}
+
+
+def gru_reference(variant, x, c0, p, dc):
+    cell_forward = getattr(gru, f"{variant}_cell_forward")
+    cell_backward = getattr(gru, f"{variant}_cell_backward")
+    c, y, caches = [], [], []
+    c_t = c0
+    for t in range(x.shape[2]):
+        c_t, y_t, cache = cell_forward(x[:, :, t], c_t, p)
+        c.append(c_t), y.append(y_t), caches.append(cache)
+    grads, dx, dc_next = {}, np.zeros_like(x), np.zeros_like(c0)
+    for t in reversed(range(x.shape[2])):
+        g = cell_backward(dc[:, :, t] + dc_next, caches[t])
+        dx[:, :, t] = g.pop("dxt")
+        dc_next = g.pop("dc_prev")
+        for k, v in g.items():
+            grads[k] = grads.get(k, 0) + v
+    want = {"dx": dx, "dc0": dc_next, **{"d" + k: grads["d" + k] for k in GRU_GRADS[variant]}}
+    return np.stack(c, 2), np.stack(y, 2), caches, want
+
+
 def assert_grads_equal(got, want):
     assert list(got) == list(want)
     for k in want:
@@ -119,6 +144,27 @@ def test_rnn_sequence_equals_cells(rng, shape, activation):
     want = {k: g_r[k] for k in ("dx", "da0", "dWax", "dWaa", "dba")}
     assert_grads_equal(rnn.rnn_backward(da, caches), want)
     assert_grads_equal(rnn.rnn_backward(da, (cell_caches, x)), want)
+
+
+@pytest.mark.parametrize("variant", ["gru", "simple_gru", "torch_gru"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gru_sequences_equal_cells(rng, shape, variant):
+    n_x, n_a, n_y, m, T_x = shape
+    p = _params(rng, GRU_KEYS[variant], n_a, n_x, n_y)
+    x, c0 = rng.standard_normal((n_x, m, T_x)), rng.standard_normal((n_a, m))
+    dc = rng.standard_normal((n_a, m, T_x))
+    c, y, caches = getattr(gru, f"{variant}_forward")(x, c0, p)
+    c_r, y_r, cell_caches, want = gru_reference(variant, x, c0, p, dc)
+    np.testing.assert_allclose(c, c_r, **TOL)
+    np.testing.assert_allclose(y, y_r, **TOL)
+    assert isinstance(caches, tuple) and len(caches) == 2 and caches[1] is x
+    for ours, ref in zip(caches[0], cell_caches, strict=True):
+        assert len(ours) == len(ref) and ours[-1] is p and ours.variant == variant
+        for u, v in zip(ours[:-1], ref[:-1], strict=True):
+            np.testing.assert_allclose(u, v, **TOL)
+    backward = getattr(gru, f"{variant}_backward")
+    assert_grads_equal(backward(dc, caches), want)
+    assert_grads_equal(backward(dc, (cell_caches, x)), want)
 
 
 def test_returned_states_are_read_only_views(rng):
