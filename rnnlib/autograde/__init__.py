@@ -1,0 +1,24 @@
+"""Autograding that holds against hostile submissions.
+
+Where judging happens: nbgrader normally runs the instructor's test cells inside the student's
+kernel, after the student's code, so that code can change how the tests run. Here the student's
+code runs in a sandboxed kernel (:mod:`.sandbox`: bubblewrap, no network, no course files,
+memory/file/time limits) and the test cells run in the grader, reaching the student's functions
+only by passing plain data across (:mod:`.judge`, :mod:`.codec`, :mod:`.agent`). Test cells that
+the course's own out-of-kernel judge handles (``rnnlib.grading``'s ``JudgeCells``) are left to it.
+
+Modules:
+
+- :mod:`.config`: ``harden(c)``, the one call in ``nbgrader_config.py`` that wires all of this
+  into nbgrader's own ``nbgrader autograde``;
+- :mod:`.execute`: the executor (sandboxed kernel, judged test cells, restarts, output cap);
+- :mod:`.grades`: structure restored from the gradebook, verdicts saved as grades;
+- :mod:`.limits`, :mod:`.suspicious`, :mod:`.record`, :mod:`.modules`: limits, cheating flags,
+  the per-notebook record, the student's view of rnnlib;
+- :mod:`.classgrade`: ``python -m rnnlib.autograde.classgrade ASSIGNMENT``, parallel grading of a
+  class (process pool or Dask), same gradebook as sequential ``nbgrader autograde``;
+- :mod:`.report`: ``python -m rnnlib.autograde.report ASSIGNMENT``, the class report (CSV,
+  HTML) and feedback for every student;
+- :mod:`.catalog`: a small course and a catalog of honest and hostile submissions (tests and
+  the benchmark use it).
+"""

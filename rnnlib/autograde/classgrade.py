@@ -1,0 +1,363 @@
+"""Autograde a whole class in parallel: ``python -m rnnlib.autograde.classgrade ASSIGNMENT``.
+
+Run it from the course root, where ``nbgrader autograde`` runs; it reads the same
+``nbgrader_config.py`` and produces the same gradebook and ``autograded/`` folders, only faster.
+
+How: every submission is one job, :func:`grade_job`, that needs nothing but the data it is
+given (the assignment's source files, the submission's files, a template gradebook and the
+configuration). It builds a private course in a temporary directory, runs nbgrader's own
+``Autograde`` converter there (so every preprocessor of the configuration, the sandbox
+included, runs exactly as in ``nbgrader autograde``), and returns the autograded files and the
+grades as data. This process, alone, writes the files into ``autograded/`` and the grades into
+the course's gradebook (SQLite's single writer; a server database works the same way), as the
+jobs finish, with a progress bar.
+
+Jobs run on a local process pool (``--backend local``, one worker per core by default) or on Dask
+distributed (``--backend dask``): without a scheduler address a ``LocalCluster`` on loopback;
+with one, the cluster it names. Point it at a cluster in ``nbgrader_config.py``::
+
+    c.ClassGrade.backend = "dask"
+    c.ClassGrade.scheduler_address = "tcp://scheduler.example.org:8786"
+
+or on the command line (``--scheduler tcp://...``). Start the workers with one thread each
+(``dask worker tcp://scheduler.example.org:8786 --nthreads 1 --nworkers 8``): a job changes
+its process's working directory and environment while it runs. Each worker machine needs this
+repository's virtualenv (same Python, nbgrader, rnnlib) and bubblewrap; nothing is shared on
+disk, since jobs carry their files.
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import copy
+import io
+import json
+import logging
+import multiprocessing
+import os
+import pathlib
+import pickle
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+from traitlets import Enum, Integer, Unicode
+from traitlets.config import Configurable
+
+from . import gradebook as gbk
+
+
+class ClassGrade(Configurable):
+    """Settings of the parallel grader (section ``ClassGrade`` of ``nbgrader_config.py``)."""
+
+    backend = Enum(["local", "dask"], "local", help="Process pool or Dask.").tag(config=True)
+    jobs = Integer(0, help="Parallel jobs (0: one per core).").tag(config=True)
+    scheduler_address = Unicode(
+        "", help="Dask scheduler address; empty: a LocalCluster on loopback."
+    ).tag(config=True)
+
+
+# -- one job ------------------------------------------------------------------------------------
+
+def _read_tree(path):
+    path = pathlib.Path(path)
+    files = {}
+    if not path.is_dir():
+        return files
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            full = pathlib.Path(dirpath) / name
+            if full.is_symlink() or not full.is_file():
+                continue
+            files[str(full.relative_to(path))] = (full.read_bytes(), full.stat().st_mode & 0o777)
+    return files
+
+
+def _write_tree(path, files):
+    path = pathlib.Path(path)
+    for rel, (data, mode) in files.items():
+        target = path / rel
+        if ".." in pathlib.PurePath(rel).parts or pathlib.PurePath(rel).is_absolute():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        os.chmod(target, mode)
+
+
+@contextlib.contextmanager
+def _captured_log():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("traitlets", "rnnlib", "NbGrader")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def grade_job(job, template=None):
+    """Grade one submission in a private course; return its files and grades as data.
+
+    ``job`` holds ``assignment``, ``student``, ``config`` (a pickled traitlets Config),
+    ``source`` and ``submitted`` ({relative path: (bytes, mode)}), ``directories`` (the
+    course's directory names) and ``student_record``; ``template`` is the template gradebook's
+    bytes (or ``job["template"]``).
+    """
+    from nbgrader.converters import Autograde
+    from nbgrader.converters.base import NbGraderException
+    from nbgrader.coursedir import CourseDirectory
+
+    started = time.monotonic()
+    aid, sid = job["assignment"], job["student"]
+    dirs = job["directories"]
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="classgrade-"))
+    old_cwd = os.getcwd()
+    try:
+        root = tmp / "course"
+        _write_tree(root / dirs["source"] / aid, job["source"])
+        _write_tree(root / dirs["submitted"] / sid / aid, job["submitted"])
+        db = root / "gradebook.db"
+        db.write_bytes(template if template is not None else job["template"])
+        course_id = job["course_id"]
+        gbk.prepare_job_gradebook(db, sid, job["student_record"], course_id=course_id)
+        config = pickle.loads(job["config"])
+        config.CourseDirectory.root = str(root)
+        config.CourseDirectory.db_url = f"sqlite:///{db}"
+        config.CourseDirectory.assignment_id = aid
+        config.CourseDirectory.student_id = sid
+        config.CourseDirectory.notebook_id = "*"
+        os.chdir(root)
+        ok = True
+        with _captured_log() as log:
+            coursedir = CourseDirectory(config=config)
+            converter = Autograde(coursedir=coursedir, config=config)
+            converter.force = True
+            try:
+                converter.start()
+            except NbGraderException:
+                ok = False
+            except Exception as exc:  # noqa: BLE001 - reported per submission
+                ok = False
+                logging.getLogger("rnnlib").exception("grading failed: %s", exc)
+        out_dir = root / dirs["autograded"] / sid / aid
+        return {
+            "assignment": aid, "student": sid, "ok": ok,
+            "files": _read_tree(out_dir) if out_dir.is_dir() else None,
+            "grades": gbk.export_submission(f"sqlite:///{db}", aid, sid, course_id),
+            "log": log.getvalue()[-20000:],
+            "seconds": time.monotonic() - started,
+        }
+    finally:
+        os.chdir(old_cwd)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- the class ----------------------------------------------------------------------------------
+
+def load_course(assignment, extra_args=()):
+    """nbgrader's configuration and course directory, as ``nbgrader autograde`` loads them."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+
+    app = AutogradeApp()
+    app.initialize([assignment, *extra_args])
+    return app
+
+
+def submissions(app, assignment):
+    """Student ids whose submission nbgrader's autograde would process (sorted)."""
+    from nbgrader.converters import Autograde
+
+    coursedir = app.coursedir
+    coursedir.assignment_id = assignment
+    converter = Autograde(coursedir=coursedir, parent=app)
+    try:
+        converter.init_notebooks()
+    except Exception:  # noqa: BLE001 - no notebook at all: nothing to grade
+        return []
+    regexp = converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)",
+                                      escape=True)
+    exclude = set(filter(None, (coursedir.student_id_exclude or "").split(",")))
+    out = []
+    for path in converter.assignments:
+        m = re.match(regexp, path)
+        if m and m.group("student_id") not in exclude:
+            out.append(m.group("student_id"))
+    return sorted(out)
+
+
+def needs_grading(coursedir, assignment, student, force):
+    """nbgrader's rule: no autograded copy yet, ``--force``, or a newer submission."""
+    dest = coursedir.format_path(coursedir.autograded_directory, student, assignment)
+    if force or not os.path.exists(dest):
+        return True
+    src = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    new, old = (coursedir.get_existing_timestamp(src), coursedir.get_existing_timestamp(dest))
+    return new is not None and old is not None and new > old
+
+
+def make_jobs(app, assignment, students, template_bytes):
+    """One job per student (the template goes separately to Dask)."""
+    coursedir = app.coursedir
+    config = copy.deepcopy(app.config)
+    config_bytes = pickle.dumps(config)
+    source = _read_tree(coursedir.format_path(coursedir.source_directory, ".", assignment))
+    dirs = {"source": coursedir.source_directory, "submitted": coursedir.submitted_directory,
+            "autograded": coursedir.autograded_directory}
+    jobs = []
+    for sid in students:
+        jobs.append({
+            "assignment": assignment, "student": sid, "config": config_bytes,
+            "course_id": coursedir.course_id, "directories": dirs, "source": source,
+            "submitted": _read_tree(coursedir.format_path(coursedir.submitted_directory, sid,
+                                                          assignment)),
+            "student_record": gbk.student_record(coursedir.db_url, sid, coursedir.course_id),
+            "template": template_bytes,
+        })
+    return jobs
+
+
+def apply_result(coursedir, result):
+    """Write one job's files and grades into the course (this process only)."""
+    aid, sid = result["assignment"], result["student"]
+    dest = pathlib.Path(coursedir.format_path(coursedir.autograded_directory, sid, aid))
+    if dest.exists():
+        for dirpath, _, _ in os.walk(dest):
+            os.chmod(dirpath, 0o755)
+        shutil.rmtree(dest)
+    if result["ok"] and result["files"] is not None:
+        _write_tree(dest, result["files"])
+    if result["grades"] is not None:
+        gbk.import_submission(coursedir.db_url, aid, sid, result["grades"],
+                              coursedir.course_id)
+
+
+def _local_results(jobs, workers):
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(grade_job, job) for job in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+
+def _dask_results(jobs, workers, address):
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address:
+        client = Client(address)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        template = client.scatter(jobs[0]["template"], broadcast=True) if jobs else None
+        futures = []
+        for job in jobs:
+            light = dict(job, template=None)
+            futures.append(client.submit(grade_job, light, template, pure=False,
+                                         key=f"autograde-{job['assignment']}-{job['student']}"))
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False,
+                students=None, progress=True, extra_args=()):
+    """Grade every submission of ``assignment`` in the current course; return the results.
+
+    The results are the jobs' dicts in completion order (``ok``, ``log``, ``seconds`` per
+    student); a summary is written to ``reports/<assignment>/grading_log.json``.
+    """
+    from .catalog import venv_on_path
+
+    venv_on_path()
+    app = load_course(assignment, extra_args)
+    settings = ClassGrade(config=app.config)
+    backend = backend or settings.backend
+    workers = jobs or settings.jobs or os.cpu_count() or 1
+    scheduler = scheduler if scheduler is not None else settings.scheduler_address
+    coursedir = app.coursedir
+    wanted = [s for s in submissions(app, assignment)
+              if (students is None or s in students)
+              and needs_grading(coursedir, assignment, s, force)]
+    results = []
+    if not wanted:
+        return results
+    with tempfile.TemporaryDirectory(prefix="classgrade-template-") as tmp:
+        template = pathlib.Path(tmp) / "template.db"
+        gbk.make_template(coursedir.db_url, assignment, template, coursedir.course_id)
+        template_bytes = template.read_bytes()
+    job_list = make_jobs(app, assignment, wanted, template_bytes)
+    if backend == "dask":
+        stream = _dask_results(job_list, workers, scheduler)
+    else:
+        stream = _local_results(job_list, workers)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(job_list), desc=f"autograde {assignment}", unit="submission",
+                   file=sys.stderr)
+    try:
+        for result in stream:
+            apply_result(coursedir, result)
+            results.append(result)
+            if bar is not None:
+                bar.set_postfix_str(f"{result['student']}: {'ok' if result['ok'] else 'FAILED'}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_log(coursedir, assignment, results)
+    return results
+
+
+def write_log(coursedir, assignment, results):
+    """Per-student outcome of this run, for the class report."""
+    folder = pathlib.Path(coursedir.root) / "reports" / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "grading_log.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    for r in results:
+        errors = [line for line in r["log"].splitlines() if line.startswith("[ERROR]")]
+        old[r["student"]] = {"ok": r["ok"], "seconds": round(r["seconds"], 2),
+                             "errors": errors[:20]}
+    path.write_text(json.dumps(old, indent=1, sort_keys=True))
+    return path
+
+
+def main(argv=None):
+    """Command line: ``python -m rnnlib.autograde.classgrade ASSIGNMENT [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m rnnlib.autograde.classgrade",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignment")
+    parser.add_argument("--jobs", "-j", type=int, default=None,
+                        help="parallel jobs (default: ClassGrade.jobs, else one per core)")
+    parser.add_argument("--backend", choices=["local", "dask"], default=None)
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    parser.add_argument("--force", action="store_true", help="regrade graded submissions")
+    parser.add_argument("--student", action="append", help="only this student (repeatable)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    results = grade_class(args.assignment, jobs=args.jobs, backend=args.backend,
+                          scheduler=args.scheduler, force=args.force, students=args.student,
+                          progress=not args.no_progress)
+    failed = [r["student"] for r in results if not r["ok"]]
+    print(f"graded {len(results)} submissions of {args.assignment}; "
+          f"{len(failed)} could not be graded automatically"
+          + (f": {', '.join(sorted(failed))}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""nbgrader's ``Execute`` step, hardened: sandboxed kernel, limits, and tests judged outside it.
+
+:class:`JudgedExecute` replaces nbgrader's :class:`~nbgrader.preprocessors.Execute` in
+``Autograde.autograde_preprocessors`` (see :func:`rnnlib.autograde.config.harden`). It walks the
+notebook like the stock executor, with four differences:
+
+1. The kernel is a :class:`~rnnlib.autograde.sandbox.SandboxedKernelManager` kernel: bubblewrap,
+   memory and file-size limits, a scratch copy of the submission's files, and only the helper
+   part of rnnlib importable.
+2. Autograded test cells are not sent to the kernel. Their source is read from the gradebook
+   (never from the submission) and run by a :class:`~rnnlib.autograde.judge.Judge` in this
+   process, which reaches the student's functions by proxy. The verdicts go to
+   ``resources["autograde"]``, where :class:`~rnnlib.autograde.grades.SaveJudgedGrades` reads
+   them.
+3. A cell that runs past the time limit is interrupted; a kernel that ignores the interrupt, or
+   dies (``os._exit``, a crash, the memory limit), is restarted and the student's earlier
+   cells are replayed, so the rest of the notebook is still graded. Each event becomes a flag
+   with a one-line reason.
+4. Output is capped in bytes per cell while it arrives (50 MB on one line is cut to the limit
+   and flagged), not only in lines afterwards.
+"""
+
+import asyncio
+import re
+import time
+
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer, List, Unicode
+
+from . import agent, codec
+from .judge import Judge, StudentCrash, StudentError, StudentTimeout
+from .modules import DEFAULT_ALLOWED, modules_for_cells, view_plan
+from .record import add_flag, record_for
+from .sandbox import SandboxedKernelManager, Scratch, build_rnnlib_view
+
+_B64 = re.compile(r"^'([A-Za-z0-9+/=]*)'$")
+
+
+def is_test_cell(cell):
+    """An autograded test cell: a graded, non-solution code cell."""
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def output_size(msg):
+    """Bytes an output message would add to the notebook (text and data payloads)."""
+    content = msg.get("content", {})
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(str(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+class JudgedExecute(Execute):
+    """Execute a submission in a sandboxed kernel and judge its test cells from outside."""
+
+    max_output_bytes = Integer(
+        1_000_000, help="Output kept per cell, in bytes; the rest is cut and flagged."
+    ).tag(config=True)
+    max_restarts = Integer(
+        3, help="Kernel restarts (after a death or an ignored interrupt) per notebook."
+    ).tag(config=True)
+    judge_tests = Bool(
+        True, help="Run test cells in the grader against the kernel by proxy (else in the "
+                   "kernel, as stock nbgrader does: not safe against hostile code)."
+    ).tag(config=True)
+    allowed_rnnlib_modules = List(
+        Unicode(), list(DEFAULT_ALLOWED),
+        help="rnnlib modules a kernel may import when the instructor's locked cells import "
+             "them (helpers, never the references being graded)."
+    ).tag(config=True)
+    raise_on_iopub_timeout = Bool(False).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute ``nb`` (nbgrader's resources give the gradebook and the notebook's path)."""
+        self._record = record_for(resources)
+        self._record["judged"] = self.judge_tests
+        self._tests = self._test_sources(resources)
+        self._scratch = Scratch((resources.get("metadata") or {}).get("path"))
+        self._restarts, self._dead, self._replayable = 0, False, []
+        self._judge = None
+        self._output_bytes = {}
+        self._cwd = (resources.get("metadata") or {}).get("path")
+        self.raise_on_iopub_timeout = False
+        locked = [self._tests.get(("source", c.metadata.nbgrader.get("grade_id")), c.source)
+                  for c in nb.cells if c.cell_type == "code" and utils.is_locked(c)
+                  and not utils.is_grade(c)]
+        copied, stubbed = view_plan(modules_for_cells(locked), self.allowed_rnnlib_modules)
+        build_rnnlib_view(self._scratch.lib, copied, stubbed)
+        self._record["rnnlib_view"] = sorted(copied)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            self._scratch.cleanup()
+        return nb, resources
+
+    def _test_sources(self, resources):
+        """Test cells' and locked cells' sources from the gradebook, keyed by grade id."""
+        info = (resources or {}).get("nbgrader") or {}
+        out = {}
+        if not info.get("db_url"):
+            return out
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            except MissingEntry:
+                return out
+            graded = {c.name for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            for cell in notebook.source_cells:
+                if cell.locked:
+                    out[("source", cell.name)] = cell.source
+                if cell.name in graded and cell.name not in solutions \
+                        and cell.cell_type == "code":
+                    out[cell.name] = cell.source
+        return out
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxedKernelManager):
+            km.scratch = self._scratch
+        return km
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if getattr(self.km, "unsandboxed", False):
+            add_flag(self._record, "sandbox",
+                     "graded WITHOUT a sandbox: bubblewrap is not available")
+            self._record["sandbox"] = False
+        else:
+            self._record.setdefault("sandbox", True)
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    # -- cells -------------------------------------------------------------------------------
+    async def async_execute_cell(self, cell, cell_index, execution_count=None,
+                                 store_history=True):
+        """Run a student cell in the kernel, or judge a test cell from outside it."""
+        if cell.cell_type != "code":
+            return cell
+        grade_id = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+        if self.judge_tests and is_test_cell(cell) and grade_id in self._tests:
+            await self._judge_cell(cell, cell_index, grade_id)
+            return cell
+        if not cell.source.strip():
+            return cell
+        if self._dead:
+            cell.outputs = [self._error("NotRun", "not run: the kernel was restarted too "
+                                        "many times")]
+            return cell
+        status = await self._run_code(cell.source, cell, cell_index, store_history,
+                                      timeout=self._get_timeout(cell))
+        if execution_count:
+            cell["execution_count"] = execution_count
+        if status in ("ok", "error"):
+            self._replayable.append(cell.source)
+        if any(o.get("ename") == "MemoryError" for o in cell.outputs
+               if o.get("output_type") == "error"):
+            add_flag(self._record, "crash", f"cell {cell_index} ran out of memory "
+                     f"(limit {self._memory_limit()})", cell=cell_index)
+        self.nb["cells"][cell_index] = cell
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)
+
+    def _memory_limit(self):
+        limit = getattr(self.km, "memory_limit", None)
+        return f"{limit / 1024**3:.1f} GiB" if limit else "none"
+
+    def _error(self, ename, evalue, traceback=None):
+        return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                            traceback=traceback or [f"{ename}: {evalue}"])
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    async def _run_code(self, code, cell, cell_index, store_history=True,
+                        user_expressions=None, timeout=None, replay=False):
+        """Run ``code`` in the kernel, its output into ``cell``; return a status:
+        ``ok``, ``error``, ``timeout`` (interrupted), ``hung`` (restarted) or ``died``."""
+        self._timed_out = False
+        cell.outputs = []
+        self.clear_before_next_output = False
+        if self.record_timing:
+            cell.setdefault("metadata", NotebookNode())["execution"] = NotebookNode()
+        msg_id = await ensure_async(self.kc.execute(
+            code, store_history=store_history, stop_on_error=False, allow_stdin=False,
+            user_expressions=user_expressions or {}))
+        task_alive = asyncio.ensure_future(self._async_poll_kernel_alive())
+        task_out = asyncio.ensure_future(self._async_poll_output_msg(msg_id, cell, cell_index))
+        self.task_poll_for_reply = asyncio.ensure_future(
+            self._async_poll_for_reply(msg_id, cell, timeout, task_out, task_alive))
+        started = time.monotonic()
+        self._last_reply = None
+        try:
+            reply = await self.task_poll_for_reply
+        except (asyncio.CancelledError, DeadKernelError):
+            task_out.cancel()
+            task_alive.cancel()
+            code_ = await self._exit_code()
+            cell.outputs.append(self._error(
+                "DeadKernelError", f"the kernel died (exit code {code_}) while running this "
+                                   "cell; it was restarted and the earlier cells replayed"))
+            if not replay:
+                add_flag(self._record, "crash",
+                         f"the kernel died (exit code {code_}) in cell {cell_index}",
+                         cell=cell_index)
+                await self._restart(f"kernel died in cell {cell_index}")
+            return "died"
+        except CellTimeoutError:
+            task_out.cancel()
+            task_alive.cancel()
+            reply = None
+        finally:
+            task_alive.cancel()
+            self._overflow_flag(cell, cell_index)
+        self._last_reply = reply
+        if self._timed_out or reply is None:
+            # nbclient's wait for the idle message cancels the output task when it times out
+            hung = not task_out.done() or task_out.cancelled()
+            if not task_out.done():
+                task_out.cancel()
+            cell.outputs.append(self._error(
+                "TimeoutError",
+                f"cell ran longer than {timeout} s" + ("; the kernel ignored the interrupt and "
+                                                       "was restarted" if hung else "")))
+            if not replay:
+                add_flag(self._record, "timeout",
+                         f"cell {cell_index} ran longer than {timeout} s"
+                         + (" and ignored the interrupt (kernel restarted)" if hung else ""),
+                         cell=cell_index)
+            if hung:
+                if not replay:
+                    await self._restart(f"kernel hung in cell {cell_index}")
+                return "hung"
+            return "timeout"
+        self._record.setdefault("kernel_seconds", 0.0)
+        self._record["kernel_seconds"] += time.monotonic() - started
+        return "error" if reply["content"].get("status") == "error" else "ok"
+
+    async def _exit_code(self):
+        try:
+            return await self.km.provisioner.poll()
+        except Exception:
+            return None
+
+    async def _restart(self, reason):
+        """Restart a dead or hung kernel and replay the student's earlier cells."""
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            self._dead = True
+            add_flag(self._record, "crash", f"gave up after {self.max_restarts} kernel "
+                                            "restarts; the remaining cells were not run")
+            return
+        self.log.warning("Restarting the grading kernel: %s", reason)
+        try:
+            if self.kc is not None:
+                await ensure_async(self.kc.stop_channels())
+            await ensure_async(self.km.restart_kernel(now=True))
+            self.kc = None
+            await self.async_start_new_kernel_client()
+        except Exception as exc:  # the sandbox cannot start again: stop here
+            self._dead = True
+            add_flag(self._record, "manual", f"the kernel could not be restarted: {exc}")
+            return
+        for source in list(self._replayable):
+            scratch_cell = NotebookNode(cell_type="code", source=source, outputs=[],
+                                        metadata={}, execution_count=None)
+            status = await self._run_code(source, scratch_cell, -1, store_history=False,
+                                          timeout=self._get_timeout(None), replay=True)
+            if status in ("died", "hung"):
+                self._dead = True
+                add_flag(self._record, "crash", "replaying earlier cells after a restart "
+                                                "failed; the remaining cells were not run")
+                return
+
+    # -- output limit ------------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most :attr:`max_output_bytes` of each cell's output."""
+        key = id(outs)
+        used = self._output_bytes.get(key, 0)
+        size = output_size(msg)
+        self._output_bytes[key] = used + size
+        limit = self.max_output_bytes
+        if limit is None or limit < 0 or used + size <= limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if used > limit:
+            return None
+        if msg.get("msg_type") == "stream":
+            room = max(0, limit - used)
+            msg = dict(msg, content=dict(msg["content"], text=msg["content"]["text"][:room]))
+            super().output(outs, msg, display_id, cell_index)
+        self._output_bytes[key] = limit + 1  # mark as over
+        return None
+
+    def _overflow_flag(self, cell, cell_index):
+        used = self._output_bytes.get(id(cell.outputs), 0)
+        limit = self.max_output_bytes
+        if limit is not None and limit >= 0 and used > limit:
+            note = (f"\n... output cut by the grader: more than {limit} bytes in this cell "
+                    f"...\n")
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+            if cell_index >= 0:
+                add_flag(self._record, "output",
+                         f"cell {cell_index} printed more than {limit} bytes; output cut",
+                         cell=cell_index)
+
+    # -- judged test cells -------------------------------------------------------------------
+    async def _judge_cell(self, cell, cell_index, grade_id):
+        loop = asyncio.get_running_loop()
+        timeout = self._get_timeout(cell)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        student_outputs = []
+
+        def rpc(text):
+            future = asyncio.run_coroutine_threadsafe(
+                self._rpc(text, cell_index, deadline, student_outputs), loop)
+            return future.result()
+
+        if self._judge is None:
+            self._judge = Judge(rpc, cwd=self._cwd)
+        self._judge.rpc = rpc
+        verdict = await loop.run_in_executor(None, self._judge.run_cell,
+                                             self._tests[grade_id], grade_id)
+        if verdict.status != "manual" and not self._dead:
+            try:
+                await loop.run_in_executor(None, self._judge.sync_rng)
+            except Exception:
+                pass
+        self._record["cells"][grade_id] = verdict.as_dict()
+        if verdict.error and verdict.error[0] == "MemoryError":
+            add_flag(self._record, "crash", f"{grade_id}: the student's code ran out of memory "
+                     f"(limit {self._memory_limit()})", cell=grade_id)
+        if verdict.flag == "crash" and not self._dead:
+            pass  # already flagged where the kernel died
+        if verdict.status == "manual":
+            add_flag(self._record, "manual", f"{grade_id}: {verdict.reason}", cell=grade_id)
+        cell.outputs = self._render(verdict, student_outputs)
+        self.code_cells_executed += 1
+        cell["execution_count"] = self.code_cells_executed
+        self.nb["cells"][cell_index] = cell
+
+    def _render(self, verdict, student_outputs):
+        outputs, budget = [], self.max_output_bytes
+        for out in student_outputs:
+            if out.get("output_type") == "stream":
+                text = out["text"][: max(0, budget)]
+                budget -= len(text)
+                if text:
+                    outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
+        if verdict.stdout:
+            outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                        text=verdict.stdout[: max(0, budget)] or "\n"))
+        if verdict.status == "pass":
+            if verdict.value is not None:
+                outputs.append(NotebookNode(output_type="execute_result", metadata={},
+                                            data={"text/plain": verdict.value},
+                                            execution_count=self.code_cells_executed + 1))
+        else:
+            ename, evalue = verdict.error or ("AssertionError", verdict.reason)
+            lines = [f"{ename}: {evalue}"]
+            student_tb = getattr(verdict, "student_traceback", "")
+            if student_tb:
+                lines += ["", "In your code:", student_tb[-4000:]]
+            outputs.append(self._error(ename, evalue, lines))
+        return outputs
+
+    async def _rpc(self, text, cell_index, deadline, student_outputs):
+        """Send one request to the kernel's agent; return the answer text."""
+        if self._dead:
+            raise StudentCrash("the kernel could not be kept running")
+        timeout = None if deadline is None else max(1, int(deadline - time.monotonic() + 0.999))
+        code = agent.request_code(text)
+        dummy = NotebookNode(cell_type="code", source=code, outputs=[], metadata={},
+                             execution_count=None)
+        status = await self._run_code(code, dummy, cell_index, store_history=False,
+                                      user_expressions={"r": agent.RESULT_NAME},
+                                      timeout=timeout)
+        student_outputs.extend(o for o in dummy.outputs if o.get("output_type") == "stream")
+        if status == "died":
+            raise StudentCrash("the kernel died while running the student's code")
+        if status in ("timeout", "hung"):
+            raise StudentTimeout(f"the student's code ran longer than {timeout} s")
+        content = self._last_reply["content"]
+        if content.get("status") != "ok":
+            raise StudentError("the student's code", str(content.get("ename", "Error")),
+                               str(content.get("evalue", ""))[:2000])
+        result = (content.get("user_expressions") or {}).get("r") or {}
+        plain = (result.get("data") or {}).get("text/plain", "")
+        match = _B64.match(plain) if isinstance(plain, str) else None
+        if match is None:
+            raise codec.TransferError("the kernel sent back no readable answer")
+        import base64
+
+        try:
+            return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+        except ValueError as exc:
+            raise codec.TransferError(f"undecodable answer: {exc}") from None

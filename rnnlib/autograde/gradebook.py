@@ -1,0 +1,135 @@
+"""Gradebook plumbing for parallel grading: a per-job gradebook, and grades merged by one writer.
+
+SQLite allows one writer at a time, and a server database should not see a thousand workers
+either. Each grading job therefore works on its own small SQLite gradebook made from a
+:func:`make_template` (the assignment's structure, nothing about students); the job's grades come
+back as plain data (:func:`export_submission`) and the one coordinating process writes them into
+the course's gradebook (:func:`import_submission`), as nbgrader's sequential ``autograde`` would
+have. :func:`dump` gives a gradebook's grades in a form two gradebooks can be compared by.
+"""
+
+import datetime
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+def make_template(db_url, assignment, path, course_id="default_course"):
+    """Write a SQLite gradebook at ``path`` holding only ``assignment``'s structure."""
+    with Gradebook(db_url, course_id) as src, Gradebook(f"sqlite:///{path}", course_id) as dst:
+        a = src.find_assignment(assignment)
+        dst.update_or_create_assignment(a.name, duedate=a.duedate)
+        for nb in a.notebooks:
+            dst.update_or_create_notebook(nb.name, a.name, kernelspec=nb.kernelspec)
+            for cell in nb.grade_cells:
+                dst.update_or_create_grade_cell(cell.name, nb.name, a.name,
+                                                max_score=cell.max_score,
+                                                cell_type=cell.cell_type)
+            for cell in nb.solution_cells:
+                dst.update_or_create_solution_cell(cell.name, nb.name, a.name)
+            for cell in nb.task_cells:
+                dst.update_or_create_task_cell(cell.name, nb.name, a.name,
+                                               max_score=cell.max_score,
+                                               cell_type=cell.cell_type)
+            for cell in nb.source_cells:
+                dst.update_or_create_source_cell(cell.name, nb.name, a.name,
+                                                 cell_type=cell.cell_type, locked=cell.locked,
+                                                 source=cell.source, checksum=cell.checksum)
+    return path
+
+
+def student_record(db_url, student, course_id="default_course"):
+    """The student's row as keyword arguments (empty when unknown)."""
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            s = gb.find_student(student)
+        except MissingEntry:
+            return None
+        return {"first_name": s.first_name, "last_name": s.last_name, "email": s.email,
+                "lms_user_id": s.lms_user_id}
+
+
+def prepare_job_gradebook(path, student, record, course_id="default_course"):
+    """Add the student (when the course's gradebook knows them) to a job's template copy."""
+    with Gradebook(f"sqlite:///{path}", course_id) as gb:
+        if record is not None:
+            gb.update_or_create_student(student, **record)
+
+
+def export_submission(db_url, assignment, student, course_id="default_course"):
+    """The submission's grading results as plain data (``None`` when there is none)."""
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None
+        out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+               "student": student_fields(sub.student), "notebooks": {}}
+        for nb in sub.notebooks:
+            out["notebooks"][nb.name] = {
+                "flagged": nb.flagged,
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": {g.name: {"auto_score": g.auto_score,
+                                    "needs_manual_grade": g.needs_manual_grade}
+                           for g in nb.grades},
+                "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments},
+            }
+        return out
+
+
+def student_fields(s):
+    return {"first_name": s.first_name, "last_name": s.last_name, "email": s.email,
+            "lms_user_id": s.lms_user_id}
+
+
+def import_submission(db_url, assignment, student, data, course_id="default_course"):
+    """Write a job's results into the course gradebook, as nbgrader's autograde would.
+
+    The autograde score and comments replace the old ones; manual scores stay, and a grade with
+    a manual score is marked for review again (nbgrader's rule).
+    """
+    with Gradebook(db_url, course_id) as gb:
+        gb.update_or_create_student(student, **{k: v for k, v in data["student"].items()
+                                                if v is not None})
+        stamp = data["timestamp"]
+        if stamp:
+            sub = gb.update_or_create_submission(
+                assignment, student, timestamp=datetime.datetime.fromisoformat(stamp))
+        else:
+            sub = gb.update_or_create_submission(assignment, student)
+        for nb_name, nb_data in data["notebooks"].items():
+            nb = gb.find_submission_notebook(nb_name, assignment, student)
+            nb.flagged = nb_data["flagged"]
+            nb.late_submission_penalty = nb_data["late_submission_penalty"]
+            for grade in nb.grades:
+                new = nb_data["grades"].get(grade.name)
+                if new is None:
+                    continue
+                grade.auto_score = new["auto_score"]
+                grade.needs_manual_grade = (new["needs_manual_grade"]
+                                            or grade.manual_score is not None)
+            for comment in nb.comments:
+                new = nb_data["comments"].get(comment.name)
+                if new is not None:
+                    comment.auto_comment = new["auto_comment"]
+        gb.db.commit()
+        return sub.id
+
+
+def dump(db_url, assignment, course_id="default_course"):
+    """Sorted rows (student, notebook, cell, auto score, manual score, needs manual grade) plus
+    submission timestamps, late penalties and comments: equal dumps, equal gradebooks."""
+    rows = []
+    with Gradebook(db_url, course_id) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            sid = sub.student.id
+            rows.append((sid, "", "timestamp", str(sub.timestamp), None, None))
+            for nb in sub.notebooks:
+                rows.append((sid, nb.name, "late_penalty", nb.late_submission_penalty, None,
+                             nb.flagged))
+                for g in nb.grades:
+                    rows.append((sid, nb.name, g.name, g.auto_score, g.manual_score,
+                                 g.needs_manual_grade))
+                for c in nb.comments:
+                    rows.append((sid, nb.name, "comment:" + c.name, c.auto_comment,
+                                 c.manual_comment, None))
+    return sorted(rows, key=repr)

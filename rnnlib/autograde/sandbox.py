@@ -1,0 +1,319 @@
+"""Grading kernels that run inside bubblewrap, with resource limits and a private scratch space.
+
+:class:`SandboxedKernelManager` is a jupyter_client kernel manager that nbgrader's executor (and
+ours) uses in place of the stock one. Every kernel it starts
+
+- runs under ``bwrap`` (Debian's ``bubblewrap``) on a fresh root that contains only the system
+  directories, the Python installation, a copy of the submission's own files and a scratch
+  directory: not the course root, not ``solutions/``, not the gradebook, not the other students;
+- has no network (a new network namespace; the kernel talks to the grader over unix sockets,
+  jupyter's ``ipc`` transport), its own PID namespace, and, when grading runs as root, drops to
+  the unprivileged uid ``nobody`` with no capabilities;
+- runs under ``prlimit``: an address-space (memory) limit, a file size limit, no core dumps and,
+  when it runs as ``nobody``, a process limit;
+- may write only its scratch directory, which is deleted after grading.
+
+Where ``bwrap`` is missing (or cannot start) grading still works, with the memory limits and the
+scratch copy but without isolation, and a loud warning in the log and in every graded notebook's
+flags. ``make system-deps`` installs bubblewrap.
+"""
+
+import logging
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Integer, List, Unicode
+
+log = logging.getLogger(__name__)
+
+#: uid/gid the kernel drops to when grading runs as root.
+NOBODY = 65534
+
+WARNING = (
+    "\n" + "!" * 78 + "\n"
+    "!! bubblewrap (bwrap) is not available: student code is graded WITHOUT A SANDBOX.\n"
+    "!! It can read and write every file this user can (solutions/, the gradebook, other\n"
+    "!! students) and reach the network. Install it: `make system-deps` or\n"
+    "!! `apt-get install bubblewrap`.\n" + "!" * 78
+)
+
+
+@lru_cache(maxsize=1)
+def bwrap_path():
+    """Path of a working ``bwrap``, or ``None`` (checked once per process by running it)."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--", "true"],
+            capture_output=True, timeout=30, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if probe.returncode == 0 else None
+
+
+def warn_unsandboxed():
+    """Log the loud warning once per process."""
+    if not getattr(warn_unsandboxed, "done", False):
+        log.warning(WARNING)
+        print(WARNING, file=sys.stderr)
+        warn_unsandboxed.done = True
+
+
+def python_roots():
+    """Directories of the Python installation the kernel needs (read-only in the sandbox)."""
+    roots = {pathlib.Path(p).resolve() for p in
+             (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return sorted(roots)
+
+
+def _system_binds():
+    """bwrap arguments for the system part of the sandbox's root file system."""
+    args = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = pathlib.Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc"]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
+                 "fonts", "mime.types", "ssl/openssl.cnf"):
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    return args
+
+
+def _ensure_parents(path, made):
+    """``--dir`` arguments (mode 0755) for the not-yet-created parents of ``path``."""
+    args = []
+    for parent in reversed(pathlib.Path(path).parents):
+        text = str(parent)
+        if text == "/" or text in made:
+            continue
+        if text in ("/usr", "/tmp", "/etc", "/proc", "/dev", "/bin", "/lib", "/lib64", "/sbin"):
+            made.add(text)
+            continue
+        made.add(text)
+        args += ["--perms", "0755", "--dir", text]
+    return args
+
+
+class Scratch:
+    """A grading kernel's private directories, all under one temporary root.
+
+    - ``work``: the kernel's working directory, a copy of the submission's files (no
+      notebooks); ``home`` and ``tmp``: HOME and TMPDIR; ``ipc``: the kernel's sockets and
+      connection file. All four are writable by the kernel.
+    - ``lib``: read-only modules the kernel may import (the student's view of rnnlib).
+    """
+
+    def __init__(self, notebook_dir=None, base=None):
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="ag-", dir=base or "/tmp"))
+        os.chmod(self.root, 0o755)
+        for name in ("work", "home", "tmp", "ipc", "lib"):
+            (self.root / name).mkdir()
+        if notebook_dir:
+            copy_submission(pathlib.Path(notebook_dir), self.work)
+
+    work = property(lambda self: self.root / "work")
+    home = property(lambda self: self.root / "home")
+    tmp = property(lambda self: self.root / "tmp")
+    ipc = property(lambda self: self.root / "ipc")
+    lib = property(lambda self: self.root / "lib")
+
+    def hand_over(self, uid, gid):
+        """Give the writable directories to ``uid`` (when the kernel drops privileges)."""
+        for top in (self.work, self.home, self.tmp, self.ipc):
+            for dirpath, dirnames, filenames in os.walk(top):
+                os.chown(dirpath, uid, gid)
+                for name in dirnames + filenames:
+                    os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+    def cleanup(self):
+        """Delete everything (the kernel must be stopped)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def copy_submission(src, dest, max_bytes=64 * 1024 * 1024):
+    """Copy a submission's regular files (not notebooks, not links) into ``dest``.
+
+    The autograded notebooks next to them hold the restored hidden tests: the kernel must not
+    see them. At most ``max_bytes`` are copied.
+    """
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel = pathlib.Path(dirpath).relative_to(src)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".ipynb_checkpoints")]
+        for name in filenames:
+            path = pathlib.Path(dirpath) / name
+            if path.suffix == ".ipynb" or path.is_symlink() or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if total + size > max_bytes:
+                continue
+            total += size
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / rel / name)
+
+
+def build_rnnlib_view(lib_dir, copied, stubbed=()):
+    """Write a package ``rnnlib`` into ``lib_dir`` with the ``copied`` modules (helpers), empty
+    ``stubbed`` modules and a ``__init__`` that re-exports only the copied modules' names (see
+    :mod:`rnnlib.autograde.modules`): what a student notebook may import while it is graded,
+    never the reference implementations it is graded against."""
+    import rnnlib
+
+    from .modules import package_exports
+
+    src = pathlib.Path(rnnlib.__file__).parent
+    pkg = pathlib.Path(lib_dir) / "rnnlib"
+    pkg.mkdir(parents=True, exist_ok=True)
+    lines = ['"""The part of rnnlib a student notebook may import while it is graded."""']
+    exports = package_exports()
+    for name in sorted(copied):
+        shutil.copyfile(src / f"{name}.py", pkg / f"{name}.py")
+        names = sorted(n for n, mod in exports.items() if mod == name)
+        if names:
+            lines.append(f"from .{name} import {', '.join(names)}  # noqa: F401")
+    for name in sorted(stubbed):
+        (pkg / f"{name}.py").write_text(
+            f'"""rnnlib.{name} is not available to student code while it is graded."""\n'
+        )
+    (pkg / "__init__.py").write_text("\n".join(lines) + "\n")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts every kernel in bubblewrap with resource limits.
+
+    Set :attr:`scratch` (a :class:`Scratch`) before starting; the executor does this. Without
+    one, a scratch directory is made from the launch ``cwd``.
+    """
+
+    sandbox = Bool(True, help="Run kernels in bubblewrap when it is available.").tag(config=True)
+    require_sandbox = Bool(
+        False, help="Refuse to grade (raise) when bubblewrap is unavailable."
+    ).tag(config=True)
+    memory_limit = Integer(
+        2 * 1024**3, help="Address-space limit of a grading kernel in bytes (RLIMIT_AS)."
+    ).tag(config=True)
+    file_size_limit = Integer(
+        256 * 1024**2, help="Largest file a grading kernel may write, in bytes (RLIMIT_FSIZE)."
+    ).tag(config=True)
+    process_limit = Integer(
+        256, help="Processes and threads of the sandbox user (RLIMIT_NPROC; applied only when "
+                  "the kernel runs as nobody)."
+    ).tag(config=True)
+    drop_to_uid = Integer(
+        NOBODY, help="uid the kernel runs as when grading runs as root."
+    ).tag(config=True)
+    extra_ro_binds = List(
+        Unicode(), help="Further host paths the kernel may read (bound read-only)."
+    ).tag(config=True)
+
+    scratch = None
+    #: True once a kernel of this manager runs without a sandbox.
+    unsandboxed = False
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("transport", "ipc")
+        super().__init__(**kwargs)
+        self._own_scratch = False
+
+    # -- launch -----------------------------------------------------------------------------
+    async def _async_pre_start_kernel(self, **kw):
+        if self.scratch is None:
+            self.scratch = Scratch(kw.get("cwd"))
+            self._own_scratch = True
+        self.transport = "ipc"
+        self.ip = str(self.scratch.ipc / "k")
+        self.connection_file = str(self.scratch.ipc / "kernel.json")
+        kw["cwd"] = str(self.scratch.work)
+        env = dict(kw.get("env") or os.environ)
+        env.update(self._kernel_env())
+        kw["env"] = env
+        if self.kernel_spec is not None:
+            # interrupt over the control channel: signals do not cross the sandbox cleanly
+            self.kernel_spec.interrupt_mode = "message"
+        return await super()._async_pre_start_kernel(**kw)
+
+    def _dropping(self):
+        return os.geteuid() == 0 and self.sandbox and bwrap_path() is not None
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self._dropping():
+            self.scratch.hand_over(self.drop_to_uid, self.drop_to_uid)
+
+    def _kernel_env(self):
+        s = self.scratch
+        return {
+            "HOME": str(s.home), "TMPDIR": str(s.tmp), "PYTHONPATH": str(s.lib),
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(s.home / ".mpl"),
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONNOUSERSITE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "JPY_PARENT_PID": "1",
+        }
+
+    def _limits(self, dropping):
+        args = ["prlimit", f"--as={self.memory_limit}", f"--fsize={self.file_size_limit}",
+                "--core=0"]
+        if dropping:
+            args.append(f"--nproc={self.process_limit}")
+        return args + ["--"]
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        bwrap = bwrap_path() if self.sandbox else None
+        if bwrap is None:
+            if self.require_sandbox:
+                raise RuntimeError("bubblewrap is required (SandboxedKernelManager."
+                                   "require_sandbox) but unavailable")
+            warn_unsandboxed()
+            self.unsandboxed = True
+            return self._limits(False) + cmd
+        return [bwrap] + self.bwrap_args() + self._drop() + self._limits(self._dropping()) + cmd
+
+    def _drop(self):
+        if not self._dropping():
+            return []
+        uid = str(self.drop_to_uid)
+        return ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+    def bwrap_args(self):
+        """The bubblewrap arguments: namespaces, the file system and the environment."""
+        s = self.scratch
+        args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                "--unshare-cgroup-try", "--die-with-parent", "--hostname", "grader"]
+        if os.geteuid() != 0:
+            args.append("--unshare-user")
+        args += _system_binds()
+        made = set()
+        for root in python_roots() + [pathlib.Path(p) for p in self.extra_ro_binds]:
+            args += _ensure_parents(root, made) + ["--ro-bind", str(root), str(root)]
+            made.add(str(root))
+        args += _ensure_parents(s.root, made)
+        args += ["--bind", str(s.root), str(s.root), "--ro-bind", str(s.lib), str(s.lib)]
+        args += ["--chdir", str(s.work), "--clearenv"]
+        for key, value in self._kernel_env().items():
+            args += ["--setenv", key, value]
+        return args + ["--"]
+
+    # -- cleanup ----------------------------------------------------------------------------
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self._own_scratch and self.scratch is not None:
+            self.scratch.cleanup()
+            self.scratch = None
+
+    cleanup_resources = _async_cleanup_resources
