@@ -52,6 +52,11 @@ and every sequence cache is ``(list of T_x cell caches, x)``, as in the course a
 A sequence backward takes ``dc`` (n_a, m, T_x), the gradient arriving at each c<t> from the
 outputs (not including what flows back from c<t+1>), and returns the gradients of the gate
 parameters (not of Wy, by: those belong to the output layer, as in ``rnn_backward``).
+
+The sequence functions are the fast path (see ``rnnlib.fastpath``): they compute what a loop
+over the cell functions computes, with one matmul for all the inputs, stacked gates and one
+matmul for the weight gradients. The states they return are read-only views of arrays the
+caches keep (``.copy()`` one to modify it).
 """
 
 import numpy as np
@@ -626,7 +631,7 @@ def gru_forward(x, c0, parameters):
         parameters  as for gru_cell_forward
 
     Returns:
-        c       (n_a, m, T_x)  states c<1> ... c<T_x>
+        c       (n_a, m, T_x)  states c<1> ... c<T_x> (read-only view)
         y_pred  (n_y, m, T_x)  predictions ŷ<1> ... ŷ<T_x>
         caches  (list of T_x cell caches, x) for gru_backward
     """

@@ -30,6 +30,11 @@ When a peephole is present the backward passes also return its gradient (dPf, dP
 
 The cell cache is ``(a_next, c_next, a_prev, c_prev, ft, ut, cct, ot, xt, parameters)`` and the
 sequence cache ``(caches, x)``, as in the course assignment.
+
+The sequence functions are the fast path (see ``rnnlib.fastpath``): they compute what a loop
+over the cell functions computes, with one matmul for all the inputs, stacked gates and one
+matmul for the weight gradients. The states they return are read-only views of arrays the
+caches keep (``.copy()`` one to modify it).
 """
 
 import numpy as np
@@ -120,9 +125,9 @@ def lstm_forward(x, a0, parameters):
         parameters  as for lstm_cell_forward
 
     Returns:
-        a       (n_a, m, T_x)  hidden states a<1> ... a<T_x>
+        a       (n_a, m, T_x)  hidden states a<1> ... a<T_x> (read-only view)
         y       (n_y, m, T_x)  predictions ŷ<1> ... ŷ<T_x>
-        c       (n_a, m, T_x)  memory cells c<1> ... c<T_x>
+        c       (n_a, m, T_x)  memory cells c<1> ... c<T_x> (read-only view)
         caches  (list of T_x cell caches, x) for lstm_backward
     """
     func = "lstm_forward"

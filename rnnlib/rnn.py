@@ -16,6 +16,11 @@ Wya (n_y, n_a), by (n_y, 1).
 The cell cache is ``(a_next, a_prev, xt, parameters)`` and the sequence cache
 ``(caches, x)``, as in the course assignment; the caches also remember which activation ran
 (``cache.activation``) so the backward pass uses the matching derivative.
+
+The sequence functions are the fast path (see ``rnnlib.fastpath``): they compute what a loop
+over the cell functions computes, with one matmul for all the inputs, stacked gates and one
+matmul for the weight gradients. The states they return are read-only views of arrays the
+caches keep (``.copy()`` one to modify it).
 """
 
 import numpy as np
@@ -96,7 +101,7 @@ def rnn_forward(x, a0, parameters, activation="tanh"):
         a0  (n_a, m)       initial hidden state (the notes use zeros)
 
     Returns:
-        a       (n_a, m, T_x)  hidden states a<1> ... a<T_x>
+        a       (n_a, m, T_x)  hidden states a<1> ... a<T_x> (read-only view)
         y_pred  (n_y, m, T_x)  predictions ŷ<1> ... ŷ<T_x>
         caches  (list of T_x cell caches, x) for rnn_backward
     """
