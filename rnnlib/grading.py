@@ -1538,17 +1538,16 @@ def _numerical_variant(f, x, h=1e-5, scheme="central", restore=True, together=Fa
         return np.full_like(x, (fp - fm) / (2 * h))
     for i in np.ndindex(x.shape):
         old = x[i]
+        f0 = f()
         x[i] = old + h
         fp = f()
         x[i] = old - h
         fm = f()
-        x[i] = old
-        f0 = f()
+        if restore:
+            x[i] = old
         grad[i] = {"central": (fp - fm) / (2 * h), "forward": (fp - f0) / h,
                    "backward": (f0 - fm) / h, "no_half": (fp - fm) / h,
                    "flipped": (fm - fp) / (2 * h)}[scheme]
-        if not restore:
-            x[i] = old + h
     return grad
 
 
@@ -2023,8 +2022,8 @@ def _lstm_step(xt, a_prev, c_prev, p, src=None, swap_fu=False, a_tanh=True, a_fr
     return a_next, c_next, yt
 
 
-_GATE_NAMES = {"f": "Γf (the forget gate)", "u": "Γu (the update gate)",
-               "o": "Γo (the output gate)", "c": "c̃ (the candidate)"}
+_GATE_NAMES = {"f": "the forget gate", "u": "the update gate", "o": "the output gate",
+               "c": "the candidate"}
 _GATE_SYMBOL = {"f": "Γf", "u": "Γu", "o": "Γo", "c": "c̃"}
 
 
