@@ -291,8 +291,7 @@ def memory_bomb(ctx):
 
 
 def memory_in_function(ctx):
-    bomb = SAMPLE.replace('    return int(', '    hog = [bytearray(10**8) for _ in range(100)]\n'
-                                              '    return int(')
+    bomb = SAMPLE.replace('    return int(', '    hog = np.ones((10**6, 10**6))\n    return int(')
     return _nb(answered(ctx["release"], sample=bomb))
 
 
@@ -435,7 +434,8 @@ CATALOG = {
     "infinite_loop": (infinite_loop, FULL, ("timeout",)),
     "swallow_interrupt": (swallow_interrupt, FULL, ("timeout",)),
     "memory_bomb": (memory_bomb, FULL, ("crash",)),
-    "memory_in_function": (memory_in_function, {"rnn": 3.0, "clip": 1.0, "sample": 0.0}, ()),
+    "memory_in_function": (memory_in_function, {"rnn": 3.0, "clip": 1.0, "sample": 0.0},
+                           ("crash",)),
     "huge_output": (huge_output, FULL, ("output",)),
     "deleted_tests": (deleted_tests, FULL, ()),
     "edited_tests": (edited_tests, {"rnn": 1.0, "clip": 0.0, "sample": 0.0}, ()),

@@ -10,7 +10,7 @@ After it, plain ``nbgrader autograde`` (and this project's parallel ``classgrade
 :class:`~rnnlib.autograde.execute.JudgedExecute` (sandboxed kernel, limits, tests judged outside
 the kernel), scores with :class:`~rnnlib.autograde.grades.SaveJudgedGrades` and records flags
 for the class report; ``nbgrader generate_feedback`` hides hidden tests. Values the
-configuration set before the call (timeouts, limits) are kept.
+configuration set before the call (timeouts, limits, other preprocessors) are kept.
 """
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
@@ -20,10 +20,13 @@ from nbgrader.preprocessors import (
     ClearHiddenTests,
     ClearOutput,
     DeduplicateIds,
+    Execute,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteCells,
     OverwriteKernelspec,
+    SaveAutoGrades,
 )
 
 from .execute import JudgedExecute
@@ -40,35 +43,76 @@ DEFAULTS = {
     ("OverwriteCells", "add_missing_cells"): True,
 }
 
+#: Out-of-kernel judges that may already be configured: their test cells are left to them.
+DELEGATES = {"JudgeCells": "rnnlib.grading:parse_checks"}
+
+
+def _name(entry):
+    """Class name of a preprocessor given as a class or as an import string."""
+    return getattr(entry, "__name__", str(entry).rsplit(".", 1)[-1])
+
 
 def _is_set(c, section, key):
     return section in c and key in c[section]
 
 
+def hardened_sanitize(current):
+    """nbgrader's sanitize list with ``SafeOverwriteCells`` first after ``ClearOutput``."""
+    out = [p for p in current if _name(p) not in ("OverwriteCells", "SafeOverwriteCells")]
+    at = next((i + 1 for i, p in enumerate(out) if _name(p) == "ClearOutput"), 0)
+    out.insert(at, SafeOverwriteCells)
+    return out
+
+
+def hardened_autograde(current):
+    """The autograde list with the hardened steps in place of nbgrader's, the rest kept."""
+    swap = {"Execute": [JudgedExecute], "SaveAutoGrades": [SaveJudgedGrades],
+            "LimitOutput": [LimitOutputBytes, LimitOutput]}
+    mine = {"FlagSuspiciousCode", "RecordVerdicts", "LimitOutputBytes"}
+    out = [FlagSuspiciousCode]
+    for entry in current:
+        name = _name(entry)
+        if name in mine:
+            continue
+        out.extend(swap.get(name, [entry]))
+    if not any(_name(p) == "JudgedExecute" for p in out):
+        out.insert(1, JudgedExecute)
+    if not any(_name(p) == "SaveJudgedGrades" for p in out):
+        out.append(SaveJudgedGrades)
+    out.append(RecordVerdicts)
+    return out
+
+
 def harden(c):
-    """Configure nbgrader (the ``c`` of ``nbgrader_config.py``) for hostile submissions."""
-    c.Autograde.sanitize_preprocessors = [
-        ClearOutput,
-        SafeOverwriteCells,
-        DeduplicateIds,
-        OverwriteKernelspec,
-        CheckCellMetadata,
-    ]
-    c.Autograde.autograde_preprocessors = [
-        FlagSuspiciousCode,
-        JudgedExecute,
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutputBytes,
-        LimitOutput,
-        SaveJudgedGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-        RecordVerdicts,
-    ]
+    """Configure nbgrader (the ``c`` of ``nbgrader_config.py``) for hostile submissions.
+
+    Call it last: it rewrites the preprocessor lists the configuration set (or nbgrader's
+    defaults), swapping in the hardened steps and keeping everything else in place, including
+    an out-of-kernel judge such as ``rnnlib.grading.JudgeCells`` (whose test cells are then run
+    in the kernel for it, as it expects).
+    """
+    sanitize = (c.Autograde.sanitize_preprocessors if _is_set(c, "Autograde",
+                "sanitize_preprocessors") else STOCK_SANITIZE)
+    autograde = (c.Autograde.autograde_preprocessors if _is_set(c, "Autograde",
+                 "autograde_preprocessors") else STOCK_AUTOGRADE)
+    c.Autograde.sanitize_preprocessors = hardened_sanitize(list(sanitize))
+    c.Autograde.autograde_preprocessors = hardened_autograde(list(autograde))
+    delegates = [DELEGATES[_name(p)] for p in autograde if _name(p) in DELEGATES]
+    if delegates and not _is_set(c, "JudgedExecute", "delegate"):
+        c.JudgedExecute.delegate = delegates[0]
     c.JudgedExecute.kernel_manager_class = SandboxedKernelManager
-    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+    feedback = (list(c.GenerateFeedback.preprocessors) if _is_set(c, "GenerateFeedback",
+                "preprocessors") else [GetGrades, CSSHTMLHeaderPreprocessor])
+    if not any(_name(p) == "ClearHiddenTests" for p in feedback):
+        feedback.append(ClearHiddenTests)
+    c.GenerateFeedback.preprocessors = feedback
     for (section, key), value in DEFAULTS.items():
         if not _is_set(c, section, key):
             c[section][key] = value
     return c
+
+
+STOCK_SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                  CheckCellMetadata]
+STOCK_AUTOGRADE = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]

@@ -21,6 +21,7 @@ notebook like the stock executor, with four differences:
 """
 
 import asyncio
+import importlib
 import re
 import time
 
@@ -34,7 +35,7 @@ from traitlets import Bool, Integer, List, Unicode
 
 from . import agent, codec
 from .judge import Judge, StudentCrash, StudentError, StudentTimeout
-from .modules import DEFAULT_ALLOWED, modules_for_cells, view_plan
+from .modules import DEFAULT_ALLOWED, all_modules, modules_for_cells, view_plan
 from .record import add_flag, record_for
 from .sandbox import SandboxedKernelManager, Scratch, build_rnnlib_view
 
@@ -74,6 +75,11 @@ class JudgedExecute(Execute):
         help="rnnlib modules a kernel may import when the instructor's locked cells import "
              "them (helpers, never the references being graded)."
     ).tag(config=True)
+    delegate = Unicode(
+        "", help="'module:function' deciding, from a test cell's source, that another "
+                 "out-of-kernel judge (rnnlib.grading.JudgeCells) grades it: such cells run in "
+                 "the kernel as in stock nbgrader, and the kernel then gets all of rnnlib."
+    ).tag(config=True)
     raise_on_iopub_timeout = Bool(False).tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -92,17 +98,40 @@ class JudgedExecute(Execute):
         self._output_bytes = {}
         self._cwd = (resources.get("metadata") or {}).get("path")
         self.raise_on_iopub_timeout = False
-        locked = [self._tests.get(("source", c.metadata.nbgrader.get("grade_id")), c.source)
-                  for c in nb.cells if c.cell_type == "code" and utils.is_locked(c)
-                  and not utils.is_grade(c)]
-        copied, stubbed = view_plan(modules_for_cells(locked), self.allowed_rnnlib_modules)
+        self._delegated = self._delegated_cells()
+        # the instructor's locked set-up cells, from the gradebook (whatever the notebook says)
+        locked = [src for key, src in self._tests.items() if isinstance(key, tuple)]
+        if self._delegated:
+            # the delegated tests run in the kernel: it needs rnnlib whole (the other judge
+            # watches for the reference being reached)
+            copied, stubbed = set(all_modules()), set()
+        else:
+            copied, stubbed = view_plan(modules_for_cells(locked),
+                                        self.allowed_rnnlib_modules)
         build_rnnlib_view(self._scratch.lib, copied, stubbed)
         self._record["rnnlib_view"] = sorted(copied)
+        self._record["delegated"] = sorted(self._delegated)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
             self._scratch.cleanup()
+        self._record["cell_ids"] = {
+            str(i): c.metadata["nbgrader"]["grade_id"] for i, c in enumerate(nb.cells)
+            if (c.metadata.get("nbgrader") or {}).get("grade_id")}
         return nb, resources
+
+    def _delegated_cells(self):
+        """Grade ids of the test cells the configured other judge takes."""
+        if not self.delegate:
+            return set()
+        module, _, name = self.delegate.partition(":")
+        try:
+            predicate = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            self.log.warning("JudgedExecute.delegate %s unusable: %s", self.delegate, exc)
+            return set()
+        return {key for key, source in self._tests.items()
+                if isinstance(key, str) and predicate(source)}
 
     def _test_sources(self, resources):
         """Test cells' and locked cells' sources from the gradebook, keyed by grade id."""
@@ -118,7 +147,7 @@ class JudgedExecute(Execute):
             graded = {c.name for c in notebook.grade_cells}
             solutions = {c.name for c in notebook.solution_cells}
             for cell in notebook.source_cells:
-                if cell.locked:
+                if cell.locked and cell.name not in graded and cell.cell_type == "code":
                     out[("source", cell.name)] = cell.source
                 if cell.name in graded and cell.name not in solutions \
                         and cell.cell_type == "code":
@@ -150,7 +179,8 @@ class JudgedExecute(Execute):
         if cell.cell_type != "code":
             return cell
         grade_id = (cell.metadata.get("nbgrader") or {}).get("grade_id")
-        if self.judge_tests and is_test_cell(cell) and grade_id in self._tests:
+        if (self.judge_tests and is_test_cell(cell) and grade_id in self._tests
+                and grade_id not in self._delegated):
             await self._judge_cell(cell, cell_index, grade_id)
             return cell
         if not cell.source.strip():

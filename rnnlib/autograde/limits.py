@@ -62,11 +62,14 @@ class LimitOutputBytes(NbGraderPreprocessor):
                                          traceback=[line[:1000] for line in
                                                     output["traceback"][-20:]]))
         if cut:
+            already = any(f["kind"] == "output" and f["cell"] == index
+                          for f in self._record["flags"])
             kept.append(NotebookNode(
                 output_type="stream", name="stdout",
                 text=f"\n... output cut by the grader: {cut} bytes over the limit ...\n"))
-            add_flag(self._record, "output",
-                     f"cell {index} output over {self.max_bytes} bytes; cut", cell=index)
+            if not already:
+                add_flag(self._record, "output",
+                         f"cell {index} output over {self.max_bytes} bytes; cut", cell=index)
             cell.outputs = kept
         self._total += used
         return cell, resources

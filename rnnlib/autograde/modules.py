@@ -99,3 +99,11 @@ def view_plan(requested, allowed=DEFAULT_ALLOWED, src_dir=None):
         else:
             stubbed.add(name)
     return copied, stubbed - copied
+
+
+def all_modules(src_dir=None):
+    """Every module of rnnlib (top level), for a kernel that must have all of it."""
+    import rnnlib
+
+    src_dir = pathlib.Path(src_dir or pathlib.Path(rnnlib.__file__).parent)
+    return sorted(p.stem for p in src_dir.glob("*.py") if p.stem != "__init__")

@@ -172,13 +172,16 @@ def build_rnnlib_view(lib_dir, copied, stubbed=()):
     never the reference implementations it is graded against."""
     import rnnlib
 
-    from .modules import package_exports
+    from .modules import all_modules, package_exports
 
     src = pathlib.Path(rnnlib.__file__).parent
     pkg = pathlib.Path(lib_dir) / "rnnlib"
     pkg.mkdir(parents=True, exist_ok=True)
     lines = ['"""The part of rnnlib a student notebook may import while it is graded."""']
     exports = package_exports()
+    if set(copied) >= set(all_modules()):  # the whole package: its own __init__
+        lines = [(src / "__init__.py").read_text()]
+        exports = {}
     for name in sorted(copied):
         shutil.copyfile(src / f"{name}.py", pkg / f"{name}.py")
         names = sorted(n for n, mod in exports.items() if mod == name)
@@ -189,6 +192,78 @@ def build_rnnlib_view(lib_dir, copied, stubbed=()):
             f'"""rnnlib.{name} is not available to student code while it is graded."""\n'
         )
     (pkg / "__init__.py").write_text("\n".join(lines) + "\n")
+
+
+def sandbox_args(binds, chdir=None, env=None):
+    """bwrap arguments (up to and including ``--``) for a sandbox with the system, the Python
+    installation and ``binds`` (``("ro" | "rw", path)``, in order, each at its own path).
+
+    ``env``: the whole environment inside (``None`` keeps the caller's).
+    """
+    args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--hostname", "grader"]
+    if os.geteuid() != 0:
+        args.append("--unshare-user")
+    args += _system_binds()
+    made = set()
+    for root in python_roots():
+        args += _ensure_parents(root, made) + ["--ro-bind", str(root), str(root)]
+        made.add(str(root))
+    for mode, path in binds:
+        path = str(path)
+        args += _ensure_parents(path, made)
+        args += ["--ro-bind" if mode == "ro" else "--bind", path, path]
+        made.add(path)
+    if chdir is not None:
+        args += ["--chdir", str(chdir)]
+    if env is not None:
+        args.append("--clearenv")
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+    return args + ["--"]
+
+
+def _limit_args(memory_limit, file_size_limit, process_limit=None):
+    args = ["prlimit", f"--as={memory_limit}", f"--fsize={file_size_limit}", "--core=0"]
+    if process_limit:
+        args.append(f"--nproc={process_limit}")
+    return args + ["--"]
+
+
+def _drop_args(uid):
+    return ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+
+def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
+                 file_size_limit=256 * 1024**2, process_limit=256):
+    """``argv`` made to run in the grading sandbox (or, without bubblewrap, with the limits
+    only and the loud warning).
+
+    For any process that runs student code outside a kernel (``rnnlib.grading``'s worker): it
+    sees the system, the Python installation, the ``readable`` files or folders (read-only),
+    and ``cwd`` and ``writable`` (read-write; given to the unprivileged user when grading runs
+    as root); no network, its own PID namespace, memory/file-size/process limits. The caller's
+    environment and inherited file descriptors (``pass_fds``, pipes) are kept.
+    """
+    bwrap = bwrap_path()
+    if bwrap is None:
+        warn_unsandboxed()
+        return _limit_args(memory_limit, file_size_limit) + list(argv)
+    dropping = os.geteuid() == 0
+    rw = [pathlib.Path(cwd)] + [pathlib.Path(p) for p in writable]
+    if dropping:
+        for top in rw:
+            for dirpath, dirnames, filenames in os.walk(top):
+                os.chown(dirpath, NOBODY, NOBODY)
+                for name in dirnames + filenames:
+                    os.chown(os.path.join(dirpath, name), NOBODY, NOBODY,
+                             follow_symlinks=False)
+    binds = [("ro", p) for p in readable] + [("rw", p) for p in rw]
+    return ([bwrap] + sandbox_args(binds, chdir=cwd)
+            + (_drop_args(NOBODY) if dropping else [])
+            + _limit_args(memory_limit, file_size_limit, process_limit if dropping else None)
+            + list(argv))
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -265,11 +340,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         }
 
     def _limits(self, dropping):
-        args = ["prlimit", f"--as={self.memory_limit}", f"--fsize={self.file_size_limit}",
-                "--core=0"]
-        if dropping:
-            args.append(f"--nproc={self.process_limit}")
-        return args + ["--"]
+        return _limit_args(self.memory_limit, self.file_size_limit,
+                           self.process_limit if dropping else None)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -284,30 +356,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         return [bwrap] + self.bwrap_args() + self._drop() + self._limits(self._dropping()) + cmd
 
     def _drop(self):
-        if not self._dropping():
-            return []
-        uid = str(self.drop_to_uid)
-        return ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        return _drop_args(self.drop_to_uid) if self._dropping() else []
 
     def bwrap_args(self):
         """The bubblewrap arguments: namespaces, the file system and the environment."""
         s = self.scratch
-        args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                "--unshare-cgroup-try", "--die-with-parent", "--hostname", "grader"]
-        if os.geteuid() != 0:
-            args.append("--unshare-user")
-        args += _system_binds()
-        made = set()
-        for root in python_roots() + [pathlib.Path(p) for p in self.extra_ro_binds]:
-            args += _ensure_parents(root, made) + ["--ro-bind", str(root), str(root)]
-            made.add(str(root))
-        args += _ensure_parents(s.root, made)
-        args += ["--bind", str(s.root), str(s.root), "--ro-bind", str(s.lib), str(s.lib)]
-        args += ["--chdir", str(s.work), "--clearenv"]
-        for key, value in self._kernel_env().items():
-            args += ["--setenv", key, value]
-        return args + ["--"]
+        binds = [("ro", p) for p in self.extra_ro_binds]
+        binds += [("rw", s.root), ("ro", s.lib)]
+        return sandbox_args(binds, chdir=s.work, env=self._kernel_env())
 
     # -- cleanup ----------------------------------------------------------------------------
     async def _async_cleanup_resources(self, restart=False):

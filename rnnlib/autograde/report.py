@@ -1,0 +1,347 @@
+"""The class report: ``python -m rnnlib.autograde.report ASSIGNMENT`` (from the course root).
+
+Writes ``reports/<assignment>/report.csv`` and ``report.html``: for every student and every
+function of the assignment, the score, the status and the flags with their one-line reasons.
+Unlike ``nbgrader export``, it tells apart
+
+- ``graded``: a real score (possibly 0);
+- ``needs manual grade``: some test of the function could not be scored automatically;
+- ``failed to grade``: the notebook could not be graded at all (not valid JSON, renamed,
+  missing, nbgrader failed): no score, and the reason;
+- ``not submitted``.
+
+Flags come from the grader's record in each autograded notebook (``metadata.autograde``, written
+by the hardened pipeline, never by the student): ``timeout``, ``crash``, ``cheating``, ``output``,
+``sandbox``, ``manual``, plus ``failed``. A test cell counts towards the function(s) its judged
+run called; cells that never reached a function fall back to the grade id.
+
+It then writes feedback for every student: nbgrader's ``generate_feedback`` (with the hidden
+tests cleared) for the graded notebooks, and a page with the reason for the others.
+"""
+
+import argparse
+import collections
+import csv
+import html
+import json
+import pathlib
+import sys
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from .record import FLAG_KINDS, KEY
+
+STATUS_ORDER = ("graded", "needs manual grade", "failed to grade", "not submitted")
+
+
+def _read_json(path):
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def notebook_problem(submitted_dir, notebook):
+    """Why ``notebook`` in a submission folder cannot be graded (``None`` if it can)."""
+    folder = pathlib.Path(submitted_dir)
+    path = folder / f"{notebook}.ipynb"
+    if not folder.is_dir():
+        return "not submitted"
+    if not path.is_file():
+        others = sorted(p.name for p in folder.glob("*.ipynb"))
+        if others:
+            return (f"{notebook}.ipynb is missing; the submission has {', '.join(others)} "
+                    "instead (renamed?)")
+        return f"{notebook}.ipynb is missing: no notebook was submitted"
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"{notebook}.ipynb is not valid JSON ({str(exc)[:120]})"
+    try:
+        nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any reason nbformat refuses it
+        return f"{notebook}.ipynb is not a valid notebook ({str(exc).splitlines()[0][:120]})"
+    return None
+
+
+class ClassReport:
+    """Everything the report shows, gathered from the gradebook and the course folders."""
+
+    def __init__(self, coursedir, assignment):
+        self.coursedir, self.assignment = coursedir, assignment
+        self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
+        self.log = _read_json(pathlib.Path(coursedir.root) / "reports" / assignment
+                              / "grading_log.json")
+        self._load()
+
+    def _path(self, directory, student, notebook=None):
+        folder = pathlib.Path(self.coursedir.format_path(directory, student, self.assignment))
+        return folder if notebook is None else folder / f"{notebook}.ipynb"
+
+    def _load(self):
+        with Gradebook(self.db_url, self.course_id) as gb:
+            assignment = gb.find_assignment(self.assignment)
+            self.notebooks = []
+            for nb in assignment.notebooks:
+                order = [c.name for c in nb.source_cells]
+                cells = sorted(nb.grade_cells, key=lambda c: order.index(c.name)
+                               if c.name in order else len(order))
+                self.notebooks.append((nb.name, [(c.name, c.max_score) for c in cells]))
+            submitted = pathlib.Path(self.coursedir.format_path(
+                self.coursedir.submitted_directory, ".", "."))
+            students = {s.id for s in gb.students}
+            if submitted.is_dir():
+                students |= {p.name for p in submitted.iterdir()
+                             if (p / self.assignment).is_dir()}
+            self.students = sorted(students)
+            self.grades = {}
+            for sid in self.students:
+                try:
+                    sub = gb.find_submission(self.assignment, sid)
+                except MissingEntry:
+                    continue
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        self.grades[(sid, nb.name, g.name)] = (
+                            g.score, g.auto_score, g.manual_score, g.needs_manual_grade)
+        self.records = {}
+        for sid in self.students:
+            for nb_name, _ in self.notebooks:
+                path = self._path(self.coursedir.autograded_directory, sid, nb_name)
+                if path.is_file():
+                    try:
+                        meta = nbformat.read(path, 4).metadata.get(KEY)
+                    except Exception:  # noqa: BLE001
+                        meta = None
+                    self.records[(sid, nb_name)] = meta if isinstance(meta, dict) else {}
+        self.functions = self._function_map()
+
+    def _function_map(self):
+        """grade id -> function name, by majority over the class's judged runs."""
+        votes = collections.defaultdict(collections.Counter)
+        for record in self.records.values():
+            for grade_id, verdict in (record.get("cells") or {}).items():
+                names = verdict.get("functions") or []
+                if names:
+                    votes[grade_id]["+".join(names)] += 1
+        out = {}
+        for nb_name, cells in self.notebooks:
+            for grade_id, _ in cells:
+                out[(nb_name, grade_id)] = (votes[grade_id].most_common(1)[0][0]
+                                            if votes[grade_id] else grade_id)
+        return out
+
+    def notebook_state(self, sid, nb_name):
+        """(status, flags) of one student's notebook; flags are (kind, reason) pairs."""
+        record = self.records.get((sid, nb_name))
+        if record is None:
+            problem = notebook_problem(self._path(self.coursedir.submitted_directory, sid),
+                                       nb_name)
+            if problem == "not submitted":
+                return "not submitted", []
+            reason = problem or "nbgrader could not grade it"
+            errors = (self.log.get(sid) or {}).get("errors") or []
+            if problem is None and errors:
+                reason += ": " + errors[-1][:200]
+            return "failed to grade", [("failed", reason)]
+        flags = [(f.get("kind"), f.get("reason", "")) for f in record.get("flags", [])]
+        if not record:
+            flags.append(("sandbox", "graded without the hardened pipeline (no grader record)"))
+        return "graded", flags
+
+    def rows(self):
+        """One dict per (student, notebook, function), in a stable order."""
+        out = []
+        for sid in self.students:
+            for nb_name, cells in self.notebooks:
+                status, flags = self.notebook_state(sid, nb_name)
+                record = self.records.get((sid, nb_name)) or {}
+                by_function = collections.OrderedDict()
+                for grade_id, max_score in cells:
+                    by_function.setdefault(self.functions[(nb_name, grade_id)], []).append(
+                        (grade_id, max_score))
+                for function, fcells in by_function.items():
+                    out.append(self._row(sid, nb_name, function, fcells, status, flags, record))
+        return out
+
+    @staticmethod
+    def _concerns(flag_cell, record, grade_ids, all_graded):
+        """Whether a flag about ``flag_cell`` belongs to the function with ``grade_ids``: flags
+        about one of the notebook's test cells go to that cell's function only."""
+        cell = flag_cell
+        if isinstance(cell, int):
+            cell = (record.get("cell_ids") or {}).get(str(cell))
+        if cell in all_graded:
+            return cell in grade_ids
+        return True
+
+    def _row(self, sid, nb_name, function, cells, status, flags, record):
+        max_score = sum(m for _, m in cells)
+        grade_ids = {g for g, _ in cells}
+        all_graded = {g for _, nb_cells in self.notebooks for g, _ in nb_cells}
+        cell_of = {(f.get("kind"), f.get("reason", "")): f.get("cell")
+                   for f in record.get("flags", [])}
+        flags = [f for f in flags
+                 if self._concerns(cell_of.get(f), record, grade_ids, all_graded)]
+        row = {"student": sid, "notebook": nb_name, "function": function,
+               "score": None, "max_score": max_score, "status": status, "flags": list(flags)}
+        if status != "graded":
+            return row
+        score, manual = 0.0, []
+        for grade_id, _ in cells:
+            value = self.grades.get((sid, nb_name, grade_id))
+            if value is None:
+                manual.append(f"{grade_id}: no grade recorded")
+                continue
+            total, _, _, needs = value
+            if needs:
+                verdict = (record.get("cells") or {}).get(grade_id) or {}
+                manual.append(f"{grade_id}: {verdict.get('reason') or 'needs a manual grade'}")
+            score += total or 0.0
+        row["score"] = score
+        if manual:
+            row["status"] = "needs manual grade"
+            row["flags"] = row["flags"] + [("manual", m) for m in manual]
+        return row
+
+    # -- output ------------------------------------------------------------------------------
+    def write_csv(self, path):
+        """One line per student, notebook and function."""
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["student", "notebook", "function", "score", "max_score", "status",
+                        "flags"])
+            for r in self.rows():
+                w.writerow([r["student"], r["notebook"], r["function"],
+                            "" if r["score"] is None else f"{r['score']:g}",
+                            f"{r['max_score']:g}", r["status"],
+                            "; ".join(f"{k}: {v}" for k, v in r["flags"])])
+        return path
+
+    def write_html(self, path):
+        """A page: students x functions, each cell coloured by status, flags with reasons."""
+        rows = self.rows()
+        columns = list(dict.fromkeys((r["notebook"], r["function"]) for r in rows))
+        by_student = collections.OrderedDict()
+        for r in rows:
+            by_student.setdefault(r["student"], {})[(r["notebook"], r["function"])] = r
+        e = html.escape
+        head = "".join(f"<th>{e(fn)}<br><small>{e(nb)}</small></th>" for nb, fn in columns)
+        body = []
+        for sid, cells in by_student.items():
+            tds, flags, total, top = [], [], 0.0, 0.0
+            for col in columns:
+                r = cells.get(col)
+                if r is None:
+                    tds.append("<td></td>")
+                    continue
+                top += r["max_score"]
+                shown = "–" if r["score"] is None else f"{r['score']:g}"
+                total += r["score"] or 0.0
+                css = r["status"].replace(" ", "-")
+                tds.append(f'<td class="{css}" title="{e(r["status"])}">{shown} / '
+                           f'{r["max_score"]:g}</td>')
+                for kind, reason in r["flags"]:
+                    if (kind, reason) not in flags:
+                        flags.append((kind, reason))
+            statuses = {r["status"] for r in cells.values()}
+            status = next(s for s in reversed(STATUS_ORDER) if s in statuses) \
+                if statuses else ""
+            items = "".join(f'<li><span class="flag {e(k)}">{e(k)}</span> {e(v)}</li>'
+                            for k, v in sorted(flags, key=lambda f: FLAG_KINDS.index(f[0])
+                                               if f[0] in FLAG_KINDS else 99))
+            body.append(f"<tr><th>{e(sid)}</th>{''.join(tds)}<td>{total:g} / {top:g}</td>"
+                        f"<td>{e(status)}</td><td><ul>{items}</ul></td></tr>")
+        page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(self.assignment)}: class report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: .3em .6em; vertical-align: top; }}
+td.graded {{ background: #eaf7ea; }} td.needs-manual-grade {{ background: #fff4d6; }}
+td.failed-to-grade {{ background: #fde2e2; }} td.not-submitted {{ background: #eee; }}
+ul {{ margin: 0; padding-left: 1.2em; }} .flag {{ font-weight: bold; }}
+.cheating, .crash, .failed {{ color: #b00; }} .timeout, .manual, .output {{ color: #a60; }}
+</style></head><body>
+<h1>{e(self.assignment)}: class report</h1>
+<p>Score / points per function. <b>–</b> means the notebook could not be graded (failed to
+grade: not a 0); amber cells need a manual grade. Flags give the reason in one line.</p>
+<table><thead><tr><th>student</th>{head}<th>total</th><th>status</th><th>flags</th></tr>
+</thead><tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+        pathlib.Path(path).write_text(page)
+        return path
+
+
+def write_feedback(app, report):
+    """nbgrader's feedback for graded notebooks, a reason page for the others; returns paths."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.converters.base import NbGraderException
+
+    coursedir = app.coursedir
+    coursedir.assignment_id = report.assignment
+    coursedir.student_id = "*"
+    graded = {sid for sid, _ in report.records}
+    if graded:
+        converter = GenerateFeedback(coursedir=coursedir, parent=app)
+        converter.force = True
+        try:
+            converter.start()
+        except NbGraderException:
+            pass  # the per-student pages below still explain
+    paths = []
+    for sid in report.students:
+        for nb_name, _ in report.notebooks:
+            folder = pathlib.Path(coursedir.format_path(coursedir.feedback_directory, sid,
+                                                        report.assignment))
+            page = folder / f"{nb_name}.html"
+            if (sid, nb_name) not in report.records:
+                status, flags = report.notebook_state(sid, nb_name)
+                folder.mkdir(parents=True, exist_ok=True)
+                reason = "; ".join(r for _, r in flags) or status
+                page.write_text(
+                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    f"<title>{html.escape(nb_name)}</title></head><body>"
+                    f"<h1>{html.escape(report.assignment)}: {html.escape(nb_name)}</h1>"
+                    f"<p>Your notebook could not be graded automatically: "
+                    f"{html.escape(reason)}.</p><p>Your instructor will look at it by hand."
+                    "</p></body></html>\n")
+            if page.exists():
+                paths.append(page)
+    return paths
+
+
+def make_report(assignment, feedback=True, extra_args=()):
+    """Write the CSV, the HTML and (by default) the feedback; return their paths."""
+    from .classgrade import load_course
+
+    app = load_course(assignment, extra_args)
+    report = ClassReport(app.coursedir, assignment)
+    folder = pathlib.Path(app.coursedir.root) / "reports" / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"csv": report.write_csv(folder / "report.csv"),
+           "html": report.write_html(folder / "report.html")}
+    if feedback:
+        out["feedback"] = write_feedback(app, report)
+    return out
+
+
+def main(argv=None):
+    """Command line: ``python -m rnnlib.autograde.report ASSIGNMENT [--no-feedback]``."""
+    parser = argparse.ArgumentParser(prog="python -m rnnlib.autograde.report",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignment")
+    parser.add_argument("--no-feedback", action="store_true")
+    args = parser.parse_args(argv)
+    out = make_report(args.assignment, feedback=not args.no_feedback)
+    print(f"report: {out['csv']}\n        {out['html']}")
+    if "feedback" in out:
+        print(f"feedback: {len(out['feedback'])} pages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
