@@ -207,7 +207,7 @@ class ClassReport:
 
     # -- output ------------------------------------------------------------------------------
     def write_csv(self, path):
-        """One line per student, notebook and function."""
+        """One line per student, notebook and function; flags as ``kind: reason | ...``."""
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["student", "notebook", "function", "score", "max_score", "status",
@@ -216,7 +216,7 @@ class ClassReport:
                 w.writerow([r["student"], r["notebook"], r["function"],
                             "" if r["score"] is None else f"{r['score']:g}",
                             f"{r['max_score']:g}", r["status"],
-                            "; ".join(f"{k}: {v}" for k, v in r["flags"])])
+                            " | ".join(f"{k}: {v.replace('|', '/')}" for k, v in r["flags"])])
         return path
 
     def write_html(self, path):

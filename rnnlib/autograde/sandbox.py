@@ -192,6 +192,20 @@ def build_rnnlib_view(lib_dir, copied, stubbed=()):
             f'"""rnnlib.{name} is not available to student code while it is graded."""\n'
         )
     (pkg / "__init__.py").write_text("\n".join(lines) + "\n")
+    (pathlib.Path(lib_dir) / "sitecustomize.py").write_text(SITECUSTOMIZE)
+
+
+#: Run at the kernel's start-up (the view is on PYTHONPATH): drop the editable-install finder
+#: that maps ``rnnlib.*`` to the repository, so only the view answers ``import rnnlib...``
+#: (inside bubblewrap the repository is not there anyway; this covers the unsandboxed case).
+SITECUSTOMIZE = '''"""Grading kernel start-up: rnnlib comes from the grading view only."""
+import sys
+
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if "editable" not in getattr(f, "__module__", "").lower()
+                    and "editable" not in type(f).__name__.lower()
+                    and "editable" not in getattr(f, "__name__", "").lower()]
+'''
 
 
 def sandbox_args(binds, chdir=None, env=None):

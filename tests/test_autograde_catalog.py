@@ -1,0 +1,177 @@
+"""End to end: a class of honest, broken and hostile submissions graded in one batch.
+
+The catalog (:data:`rnnlib.autograde.catalog.CATALOG`) is submitted to a throw-away course whose
+``nbgrader_config.py`` ends with ``harden(c)``. The class is graded twice, at the same time: by
+the parallel command (``python -m rnnlib.autograde.classgrade``, two jobs) and by nbgrader's own
+sequential ``nbgrader autograde`` in an identical copy of the course. Then the class report and
+the feedback are made. Checked: every submission scores what it deserves or is flagged with a
+reason, the honest students are unaffected, nothing outside a submission's folder changes, and
+both gradings give the same gradebook. A Dask ``LocalCluster`` on loopback grades a few
+submissions again and agrees.
+"""
+
+import csv
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from rnnlib.autograde import catalog
+from rnnlib.autograde.gradebook import dump
+
+pytestmark = pytest.mark.xdist_group("autograde")
+
+BIN = pathlib.Path(sys.executable).parent
+OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db")
+
+
+def env():
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def run(cmd, cwd, timeout=170):
+    return subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("autograde")
+    course, canary = base / "course", base / "canary"
+    canary.mkdir()
+    (canary / "keep.txt").write_text("keep me")
+    catalog.make_course(course, timeout=4, extra="c.Execute.iopub_timeout = 2")
+    catalog.submit_catalog(course, canary=canary)
+    sequential = base / "sequential"
+    shutil.copytree(course, sequential)
+    before = catalog.tree_digest(course, skip=OUTPUTS)
+    before_canary = catalog.tree_digest(canary)
+    parallel = run([sys.executable, "-m", "rnnlib.autograde.classgrade", catalog.ASSIGNMENT,
+                    "--jobs", "2", "--no-progress"], course)
+    stock = run([str(BIN / "nbgrader"), "autograde", catalog.ASSIGNMENT], sequential)
+    out_parallel, _ = parallel.communicate(timeout=170)
+    out_stock, _ = stock.communicate(timeout=170)
+    report = subprocess.run([sys.executable, "-m", "rnnlib.autograde.report",
+                             catalog.ASSIGNMENT], cwd=course, env=env(), capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    with open(course / "reports" / catalog.ASSIGNMENT / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {"base": base, "course": course, "sequential": sequential, "canary": canary,
+            "before": before, "before_canary": before_canary, "rows": rows,
+            "parallel": (parallel.returncode, out_parallel),
+            "stock": (stock.returncode, out_stock)}
+
+
+def scores(root):
+    """{student: {function: points}} from a course's gradebook."""
+    out = {}
+    cells = {cell: fn for fn, names in catalog.FUNCTIONS.items() for cell in names}
+    for sid, _, cell, auto, manual, _ in dump(f"sqlite:///{root}/gradebook.db",
+                                               catalog.ASSIGNMENT, "tiny"):
+        if cell in cells:
+            fn = out.setdefault(sid, {}).setdefault(cells[cell], 0.0)
+            out[sid][cells[cell]] = fn + (manual if manual is not None else auto or 0.0)
+    return out
+
+
+def report_rows(graded, student):
+    return [r for r in graded["rows"] if r["student"] == student]
+
+
+def test_the_batch_goes_on_and_reports_only_the_ungradable(graded):
+    code, out = graded["parallel"]
+    assert code == 1, out  # some notebooks could not be graded: the command says which
+    assert "could not be graded automatically: invalid_json, renamed" in out, out
+    code, out = graded["stock"]
+    assert code == 1 and "error processing assignment 'tiny' for student 'invalid_json'" in out
+
+
+@pytest.mark.parametrize("name", list(catalog.CATALOG))
+def test_each_submission_scores_what_it_deserves_or_is_flagged(graded, name):
+    _, deserved, flags = catalog.CATALOG[name]
+    rows = report_rows(graded, name)
+    assert len(rows) == 3, rows
+    kinds = {part.split(":")[0] for r in rows for part in r["flags"].split(" | ") if part}
+    if deserved is None:
+        assert {r["status"] for r in rows} == {"failed to grade"}
+        assert all(r["score"] == "" and r["flags"].startswith("failed: ") for r in rows)
+        return
+    assert scores(graded["course"])[name] == deserved
+    assert {r["status"] for r in rows} == {"graded"}
+    assert set(flags) <= kinds, (flags, rows)
+    if not flags:
+        assert not kinds - {"cheating"}, rows
+
+
+def test_honest_students_keep_full_marks_and_no_flags(graded):
+    assert scores(graded["course"])["honest"] == catalog.FULL
+    assert all(r["flags"] == "" and r["status"] == "graded"
+               for r in report_rows(graded, "honest"))
+
+
+def test_flags_have_one_line_reasons(graded):
+    for row in graded["rows"]:
+        for part in filter(None, row["flags"].split(" | ")):
+            kind, _, reason = part.partition(": ")
+            assert kind in ("failed", "manual", "timeout", "crash", "cheating", "output",
+                            "sandbox") and reason and "\n" not in reason
+    crash = {r["flags"] for r in report_rows(graded, "exit_in_function")
+             if r["function"] == "sample_index"}
+    assert any("kernel died (exit code 3)" in f for f in crash)
+    assert not any("crash" in r["flags"] for r in report_rows(graded, "exit_in_function")
+                   if r["function"] != "sample_index")
+
+
+def test_nothing_outside_the_submissions_folder_changed(graded):
+    assert catalog.tree_digest(graded["course"], skip=OUTPUTS) == graded["before"]
+    assert catalog.tree_digest(graded["canary"]) == graded["before_canary"]
+    assert not list(graded["base"].rglob("pwned*"))
+
+
+def test_parallel_command_gives_the_same_gradebook_as_sequential_nbgrader(graded):
+    parallel = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    stock = dump(f"sqlite:///{graded['sequential']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    assert len(parallel) > 100
+    assert parallel == stock
+    for name in ("honest", "os_exit", "swallow_interrupt"):
+        a = nbformat.read(graded["course"] / "autograded" / name / "tiny" / "tiny.ipynb", 4)
+        b = nbformat.read(graded["sequential"] / "autograded" / name / "tiny" / "tiny.ipynb", 4)
+        assert a.metadata["autograde"]["cells"] == b.metadata["autograde"]["cells"]
+
+
+def test_feedback_for_every_student_without_hidden_tests(graded):
+    feedback = graded["course"] / "feedback"
+    for name in catalog.CATALOG:
+        page = feedback / name / "tiny" / "tiny.html"
+        assert page.is_file(), name
+        text = page.read_text()
+        assert "rnn_cell_forward as reference" not in text and "HIDDEN TESTS" not in text
+    failed = (feedback / "renamed" / "tiny" / "tiny.html").read_text()
+    assert "tiny_final.ipynb" in failed
+    partial = (feedback / "partial" / "tiny" / "tiny.html").read_text()
+    assert "a_next is wrong" in partial
+    html = (graded["course"] / "reports" / "tiny" / "report.html").read_text()
+    assert all(name in html for name in catalog.CATALOG) and "failed to grade" in html
+
+
+def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(graded["sequential"], course,
+                    ignore=shutil.ignore_patterns("autograded", "feedback", "reports"))
+    names = ["honest", "partial", "exit_in_function"]
+    for student in (course / "submitted").iterdir():
+        if student.name not in names:
+            shutil.rmtree(student)
+    done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.classgrade",
+                           catalog.ASSIGNMENT, "--backend", "dask", "--jobs", "2", "--force",
+                           "--no-progress"], cwd=course, env=env(), capture_output=True,
+                          text=True, timeout=170)
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
