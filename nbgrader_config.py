@@ -70,3 +70,13 @@ c.Autograde.autograde_preprocessors = [
 
 # Feedback shows the students their failures, not the hidden tests' source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+
+# --- Hardened autograding (issue 6, rnnlib/autograde/). Keep this block last. ---------------
+# harden(c) rewrites the lists above in place, keeping every step it does not replace:
+# kernels run in bubblewrap (no network, no course files, memory/file/time limits, a scratch
+# copy of the submission); test cells that JudgeCells does not take are judged in the grader
+# against the student's functions by proxy; hung or crashed kernels are restarted; output is
+# capped in bytes; each notebook records flags for `python -m rnnlib.autograde.report`.
+from rnnlib.autograde.config import harden  # noqa: E402
+
+harden(c)
