@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -204,8 +205,10 @@ def test_harden_keeps_the_course_configuration_and_its_judge():
     feedback = [config._name(p) for p in hardened.GenerateFeedback.preprocessors]
     assert "ClearHiddenTests" in feedback
     if "JudgeCells" in str(c.Autograde.get("autograde_preprocessors", "")):
-        assert "JudgeCells" in names
+        assert "SandboxedJudgeCells" in names and "JudgeCells" not in names
         assert hardened.JudgedExecute.delegate == "rnnlib.grading:parse_checks"
+        assert names.index("JudgedExecute") < names.index("SandboxedJudgeCells") \
+            < names.index("SaveJudgedGrades")
     assert hardened.Execute.timeout > 0 and hardened.OverwriteCells.add_missing_cells
 
 
@@ -219,3 +222,35 @@ def test_harden_fills_in_stock_nbgrader():
                      "SaveJudgedGrades", "AssignLatePenalties", "CheckCellMetadata",
                      "RecordVerdicts"]
     assert c.Execute.timeout == 30 and not c.Execute.raise_on_iopub_timeout
+
+
+@needs_bwrap
+def test_the_course_judges_worker_runs_in_the_sandbox(tmp_path):
+    grading = pytest.importorskip("rnnlib.grading")
+    from rnnlib.autograde.worker import sandboxed_workers
+
+    victim = tmp_path / "other_student.ipynb"
+    victim.write_text("{}")
+    stolen = tmp_path / "stolen.txt"
+    solution = next(c.source for c in nbformat.read(
+        ROOT / "solutions" / "rnn" / "rnn.ipynb", 4).cells
+        if c.source.startswith("def one_hot"))
+    vandal = (f"import os\ntry:\n    os.remove({str(victim)!r})\nexcept OSError:\n    pass\n"
+              f"try:\n    open({str(stolen)!r}, 'w').write(open({str(victim)!r}).read())\n"
+              "except OSError:\n    pass\n")
+    meta = {"nbgrader": {"grade": False, "solution": True, "locked": False,
+                         "grade_id": "one_hot", "schema_version": 3}}
+    test = {"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 1,
+                         "grade_id": "one_hot_values", "schema_version": 3}}
+    setup = {"nbgrader": {"grade": False, "solution": False, "locked": True,
+                          "grade_id": "setup", "schema_version": 3}}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np\nfrom rnnlib import grading",
+                                  metadata=setup),
+        nbformat.v4.new_code_cell(vandal + solution, metadata=meta),
+        nbformat.v4.new_code_cell('grading.check_one_hot(one_hot, "values")', metadata=test),
+    ])
+    with sandboxed_workers(grading):
+        verdicts = grading.judge_notebook(nb, timeout=60)
+    assert [r["passed"] for r in verdicts[2]] == [True], verdicts
+    assert victim.read_text() == "{}" and not stolen.exists()
