@@ -393,6 +393,25 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
+def _write_back(original, after):
+    """Make ``original`` (arguments of a call served by the judge) equal ``after`` in place."""
+    if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
+        if original.shape == after.shape and original.flags.writeable:
+            np.copyto(original, after, casting="unsafe")
+    elif isinstance(original, dict) and isinstance(after, dict):
+        for key, value in after.items():
+            if key in original and isinstance(original[key], (np.ndarray, dict, list, tuple)):
+                _write_back(original[key], value)
+            else:
+                original[key] = value
+    elif isinstance(original, (list, tuple)) and isinstance(after, (list, tuple)):
+        for i, (o, a) in enumerate(zip(original, after, strict=False)):
+            if isinstance(o, (np.ndarray, dict, list, tuple)):
+                _write_back(o, a)
+            elif isinstance(original, list):
+                original[i] = a
+
+
 def _strip_magics(source):
     """IPython magics and shell escapes become comments (the worker is plain Python)."""
     return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
@@ -443,6 +462,10 @@ def _worker_main(reply_fd):
             etype, message = answer["error"]
             raise {"ValueError": ValueError, "TypeError": TypeError}.get(etype, RuntimeError)(
                 message)
+        # The reference may have changed its arguments in place (update_parameters, clip):
+        # do the same to the caller's objects.
+        _write_back(args, _decode(answer["args"]))
+        _write_back(kwargs, _decode(answer["kwargs"]))
         return _decode(answer["result"])
 
     setup = _read_message(request_fd)
@@ -506,18 +529,32 @@ def _worker_main(reply_fd):
             return
 
 
-class _Worker:
-    """The judge's handle on one worker process."""
+def _load_callable(spec):
+    """A function from 'module:name' or 'module.name' (for the wrap_command setting)."""
+    module, _, name = spec.replace(":", ".").rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
-    def __init__(self, setup, timeout, serve):
+
+class _Worker:
+    """The judge's handle on one worker process.
+
+    ``wrap_command(argv, cwd, readable=(), writable=())`` (optional) returns the command line
+    that runs ``argv`` in a sandbox; the worker needs to read rnnlib's folder and to write only
+    its scratch folder (its working directory)."""
+
+    def __init__(self, setup, timeout, serve, wrap_command=None):
         self.timeout, self.serve = timeout, serve
         reply_r, reply_w = os.pipe()
         self.scratch = tempfile.mkdtemp(prefix="rnnlib-grading-")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME")}
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TMPDIR=self.scratch, MPLBACKEND="Agg")
+        argv = [sys.executable, "-I", os.path.abspath(__file__), "--worker", str(reply_w)]
+        if wrap_command is not None:
+            argv = wrap_command(argv, self.scratch, readable=(_RNNLIB_DIR,),
+                                writable=(self.scratch,))
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), "--worker", str(reply_w)],
+            argv,
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(reply_w,), cwd=self.scratch, env=env, start_new_session=True)
         os.close(reply_w)
@@ -970,7 +1007,8 @@ def _evaluate(spec, case, student, shapes_only=False):
     problem = _shape_problem(spec, case, got)
     if problem:
         named = _match_mistake(spec, case, got)
-        return (f"{spec.name}: {named}", True) if named else (f"{spec.name}: {problem}", False)
+        return (f"{spec.name}: {problem} {named}", True) if named else \
+            (f"{spec.name}: {problem}", False)
     if shapes_only:
         return None
     expected = spec.expected(case)
@@ -2645,8 +2683,9 @@ def _setup_imports(sources):
 
 
 class _NotebookJudge:
-    def __init__(self, cells, timeout=30.0, log=None):
+    def __init__(self, cells, timeout=30.0, log=None, wrap_command=None):
         self.cells, self.timeout, self.log = cells, timeout, log
+        self.wrap_command = wrap_command
         self.graded = {c for cell in cells if _cell_role(cell) == "test"
                        for c, _, _ in parse_checks(cell.get("source", ""))}
         refs = {SPECS[c].reference for c in self.graded if c in SPECS}
@@ -2670,7 +2709,8 @@ class _NotebookJudge:
 
     def _start(self):
         self.worker = _Worker({"op": "setup", "rnnlib_dir": _RNNLIB_DIR, "given": self.given,
-                               "exported": self.exported}, self.timeout, self._serve)
+                               "exported": self.exported}, self.timeout, self._serve,
+                              self.wrap_command)
 
     def _restart(self):
         if self.worker is not None:
@@ -2704,7 +2744,7 @@ class _NotebookJudge:
             kwargs = _decode(request.get("kwargs"))
             with _quiet():
                 result = _reference(qualname)(*args, **kwargs)
-            return {"result": _encode(result)}
+            return {"result": _encode(result), "args": _encode(args), "kwargs": _encode(kwargs)}
         except Exception as e:  # noqa: BLE001 - the reference's error goes back to the caller
             return {"error": [type(e).__name__, str(e)]}
 
@@ -2808,14 +2848,19 @@ class _NotebookJudge:
         return verdicts
 
 
-def judge_notebook(nb, timeout=30.0, log=None):
+def judge_notebook(nb, timeout=30.0, log=None, wrap_command=None):
     """Grade the test cells of notebook ``nb`` (an nbformat node or a dict) outside its kernel.
 
     Returns {cell index: [result]} for the test cells that call ``grading.check_*``; each
     result is a dict with check, function, part, passed, message and violation (True for an
     integrity violation: rnnlib's reference reached, numpy or the grading code patched).
+    ``timeout`` bounds each cell and each call in the worker (seconds); ``wrap_command``, a
+    function or a 'module:function' string, puts the worker in a sandbox (see ``_Worker``).
     """
-    return _NotebookJudge(list(nb["cells"]), timeout=timeout, log=log).run()
+    if isinstance(wrap_command, str):
+        wrap_command = _load_callable(wrap_command) if wrap_command else None
+    return _NotebookJudge(list(nb["cells"]), timeout=timeout, log=log,
+                          wrap_command=wrap_command).run()
 
 
 def _apply_verdicts(nb, verdicts, log=None):
@@ -2853,7 +2898,7 @@ def _apply_verdicts(nb, verdicts, log=None):
 
 def _nbgrader_preprocessors():
     from nbgrader.preprocessors import NbGraderPreprocessor
-    from traitlets import Float
+    from traitlets import Float, Unicode
 
     class JudgeCells(NbGraderPreprocessor):
         """Autograde step (after Execute): re-grade every ``grading.check_*`` test cell
@@ -2861,9 +2906,13 @@ def _nbgrader_preprocessors():
 
         timeout = Float(30.0, help="Seconds allowed for each cell or call in the grading "
                                    "worker.").tag(config=True)
+        wrap_command = Unicode("", help="'module:function' that wraps the worker's command "
+                                        "line in a sandbox, called as f(argv, cwd, readable=..., "
+                                        "writable=...); empty: no sandbox.").tag(config=True)
 
         def preprocess(self, nb, resources):
-            verdicts = judge_notebook(nb, timeout=self.timeout, log=self.log)
+            verdicts = judge_notebook(nb, timeout=self.timeout, log=self.log,
+                                      wrap_command=self.wrap_command or None)
             _apply_verdicts(nb, verdicts, log=self.log)
             return nb, resources
 
@@ -2927,6 +2976,9 @@ def __getattr__(name):
 
 # Taken last, so that it covers this module's own functions: in the kernel, anything replaced
 # after the setup cell imported this module is a patch.
+for _module in _WATCHED_MODULES:  # numpy.testing is imported lazily: watch it from the start
+    importlib.import_module(_module)
+del _module
 _KERNEL_SNAPSHOT = None if __name__ == "__main__" else _snapshot(_watched_names() + [__name__])
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
