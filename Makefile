@@ -9,6 +9,13 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
 # System packages the tests need: headless Chromium (to read the built book as a reader would)
 # and bubblewrap (the sandbox that grading kernels run in). Installed only when missing and only
 # where apt-get can run (root); elsewhere the tests that need them say so.
