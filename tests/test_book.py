@@ -62,7 +62,8 @@ def build(tmp_path_factory):
         [str(JUPYTER_BOOK), "build", "--all", "-W", "-n", "--keep-going",
          "--path-output", str(out), str(ROOT)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     )
     log = proc.stdout + proc.stderr
     return proc.returncode, log, out / "_build" / "html"
