@@ -2872,6 +2872,12 @@ def _apply_verdicts(nb, verdicts, log=None):
     changed = []
     for index, results in verdicts.items():
         cell = nb.cells[index]
+        for output in cell.get("outputs", []):
+            # The kernel's traceback would show the cell's lines (hidden tests included) and
+            # the grading code's: keep the sentence only.
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"\x1b[0;31m{output.get('ename')}\x1b[0m: {line}"
+                                       for line in str(output.get("evalue")).splitlines()]
         failures = [r for r in results if not r["passed"]]
         if not failures:
             continue
