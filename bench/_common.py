@@ -20,19 +20,44 @@ SWEEP = [(16, 32, 16, 100), (32, 64, 32, 100), (64, 128, 64, 100), (64, 128, 64,
          (128, 256, 64, 50), (64, 512, 32, 50), (64, 128, 256, 50)]
 
 
-def blas_threads():
-    """Threads numpy's OpenBLAS uses (read from the library; falls back to the CPU count)."""
+def _openblas():
+    """numpy's OpenBLAS library (ctypes), or None."""
     libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
                                   "libscipy_openblas*.so*"))
     for lib in libs:
         try:
-            dll = ctypes.CDLL(lib)
-            for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"):
-                if hasattr(dll, name):
-                    return int(getattr(dll, name)())
+            return ctypes.CDLL(lib)
         except OSError:
             pass
+    return None
+
+
+def blas_threads():
+    """Threads numpy's OpenBLAS uses (read from the library; falls back to the CPU count)."""
+    dll = _openblas()
+    for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"):
+        if dll is not None and hasattr(dll, name):
+            return int(getattr(dll, name)())
     return os.cpu_count() or 1
+
+
+def blas_core():
+    """The kernel set OpenBLAS picked at run time (e.g. 'Haswell' = AVX2, 'SkylakeX' = AVX-512)."""
+    dll = _openblas()
+    for name in ("scipy_openblas_get_corename64_", "openblas_get_corename"):
+        if dll is not None and hasattr(dll, name):
+            f = getattr(dll, name)
+            f.restype = ctypes.c_char_p
+            return f().decode()
+    return "unknown"
+
+
+def cpu_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512f" in f.read()
+    except OSError:
+        return False
 
 
 def matmul_peak(dtype, n=1024, repeats=5):
@@ -44,10 +69,13 @@ def matmul_peak(dtype, n=1024, repeats=5):
     return 2 * n ** 3 / best / 1e9
 
 
+CLOCK = time.perf_counter  # wall time; --cpu-time switches to process CPU time
+
+
 def _timed(f):
-    t = time.perf_counter()
+    t = CLOCK()
     f()
-    return time.perf_counter() - t
+    return CLOCK() - t
 
 
 def alternate(f_numpy, f_torch, repeats, warmup=2):
@@ -72,6 +100,9 @@ def parse_args(description):
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="before each measurement wait (at most this long) for the 1-minute load "
                         "average to drop below 0.5, on a shared machine")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time process CPU time instead of wall time: steadier on a loaded "
+                        "machine, meaningful with one thread (OPENBLAS_NUM_THREADS=1 --threads 1)")
     return p.parse_args()
 
 
@@ -83,11 +114,20 @@ def wait_quiet(seconds):
 
 
 def header(args):
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     threads = args.threads or blas_threads()
     torch.set_num_threads(threads)
-    print(f"numpy {np.__version__} (OpenBLAS threads {blas_threads()}), torch {torch.__version__} "
+    print(f"numpy {np.__version__} (OpenBLAS threads {blas_threads()}, kernels {blas_core()}), "
+          f"torch {torch.__version__} "
           f"(threads {torch.get_num_threads()}), cpus {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}, "
+          f"clock {'process CPU time' if args.cpu_time else 'wall'}")
+    if blas_core() == "Haswell" and cpu_has_avx512() and "OPENBLAS_CORETYPE" not in os.environ:
+        print("note: this CPU has AVX-512 but OpenBLAS chose its AVX2 (Haswell) kernels, while "
+              "torch's MKL/oneDNN use AVX-512; OPENBLAS_CORETYPE=SkylakeX selects OpenBLAS's "
+              "AVX-512 kernels (about 2x the float32 matmul peak here)")
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     peaks = {d: matmul_peak(getattr(np, d)) for d in dtypes}
     print("numpy matmul peak (1024^3): "

@@ -3,6 +3,7 @@
 Same process, alternating runs, torch on as many threads as numpy's OpenBLAS, float64 and
 float32, n_x=64 n_a=128 m=64 T_x=100 (``--sweep`` adds more sizes). Prints each ratio
 (rnnlib / torch) and GFLOP/s against a measured numpy matmul peak. A benchmark, not a test.
+Options and the OPENBLAS_CORETYPE note: see lstm_bench.py.
 """
 
 import os
