@@ -284,6 +284,8 @@ def _snapshot(names):
                 continue
             if name == "builtins" and (key.startswith("_") or key in _KERNEL_BUILTINS):
                 continue
+            if not (callable(value) or isinstance(value, types.ModuleType)):
+                continue  # data (constants, lazily filled caches) is not what a patch targets
             code = value.__code__ if isinstance(value, types.FunctionType) else None
             entries[key] = (value, code)
         snap[name] = (module, entries)
@@ -355,14 +357,18 @@ class _Stubs:
         return __getattr__
 
     def stub(self, qualname):
-        rpc = self.rpc
+        return _rpc_stub(self.rpc, qualname)
 
-        def reference(*args, **kwargs):
-            return rpc(qualname, args, kwargs)
 
-        reference.__name__ = reference.__qualname__ = qualname.rsplit(".", 1)[1]
-        reference.__doc__ = f"rnnlib's {qualname}, computed by the grader."
-        return reference
+def _rpc_stub(rpc, qualname):
+    """A stand-in for rnnlib's ``qualname`` whose calls the judge answers."""
+
+    def reference(*args, **kwargs):
+        return rpc(qualname, args, kwargs)
+
+    reference.__name__ = reference.__qualname__ = qualname.rsplit(".", 1)[1]
+    reference.__doc__ = f"rnnlib's {qualname}, computed by the grader."
+    return reference
 
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -507,7 +513,7 @@ def _worker_main(reply_fd):
             saved = {}
             for name in request.get("subst", []):
                 saved[name] = namespace.get(name, saved)
-                namespace[name] = _Stubs.stub(types.SimpleNamespace(rpc=rpc), "__subst__." + name)
+                namespace[name] = _rpc_stub(rpc, "__subst__." + name)
             args = _bind_test_functions(_decode(request["args"]))
             kwargs = _decode(request["kwargs"])
             try:
@@ -782,7 +788,7 @@ class Case:
 class Mistake:
     """A known mistake: ``compute(case) -> outputs`` and the sentence that names it."""
 
-    def __init__(self, message, compute, cases=None):
+    def __init__(self, message, compute):
         self.message, self.compute = message, compute
 
 
@@ -1874,7 +1880,7 @@ class _Optimize(Spec):
             raise GradingFailure("optimize: gradients must be the dict of (clipped) gradients.")
         return got
 
-    wants_args_after = True
+    wants_args_after = True  # parameters (updated in place) is compared too
 
     def expected(self, case):
         X, Y, a_prev, p, lr = case.fresh_args()
@@ -2540,9 +2546,6 @@ class _DeepForward(Spec):
             Mistake("y_hat is not a probability distribution: apply softmax over axis 0 to "
                     "Wy a[L]<t> + by.", v(out=_identity)),
         ]
-
-    def hints(self, case, got):
-        return []
 
 
 def _deep_shape_problem(spec, case, got):
