@@ -365,7 +365,7 @@ def _gru_fast_forward(x, c0, p, dtype):
     RC = np.empty((T_x, m, n_a), dtype=dtype)  # Γr * c<t-1>
     hz = np.empty((m, 2 * n_a), dtype=dtype)
     tmp = np.empty((m, n_a), dtype=dtype)
-    Wur_T, Wc_T = Wh[n_a:].T, Wh[:n_a].T
+    Wur_T, Wc_T = np.ascontiguousarray(Wh[n_a:].T), np.ascontiguousarray(Wh[:n_a].T)
     for t in range(T_x):
         s = S[t]
         cc, u, r = s
@@ -388,7 +388,7 @@ def _gru_fast_backward(DC, fast):
     T_x, _, m, n_a = S.shape
     n_x = X.shape[2]
     dtype = S.dtype
-    Wc_h, Wur_h = W[:n_a, :n_a], W[n_a:, :n_a]
+    Wc_h, Wur_h = np.ascontiguousarray(W[:n_a, :n_a]), np.ascontiguousarray(W[n_a:, :n_a])
     dZ = np.empty((T_x, m, 3 * n_a), dtype=dtype)
     G = np.empty((3, m, n_a), dtype=dtype)  # this step's [dc̃, dΓu, dΓr] before σ / tanh
     dzc, dzu, dzr = G
@@ -434,7 +434,7 @@ def _simple_gru_fast_forward(x, c0, p, dtype):
     T_x, m, n_x = X.shape
     n_a = c0.shape[0]
     sig = slice(n_a, 2 * n_a)  # Γu
-    Wh_T = _halve(W[:, :n_a], sig).T
+    Wh_T = np.ascontiguousarray(_halve(W[:, :n_a], sig).T)
     XW = (X.reshape(T_x * m, n_x) @ _halve(W[:, n_a:], sig).T + _halve(b, sig))
     XW = XW.reshape(T_x, m, 2, n_a)
     S = np.empty((T_x, 2, m, n_a), dtype=dtype)
@@ -458,7 +458,7 @@ def _simple_gru_fast_backward(DC, fast):
     T_x, _, m, n_a = S.shape
     n_x = X.shape[2]
     dtype = S.dtype
-    Wh = W[:, :n_a]
+    Wh = np.ascontiguousarray(W[:, :n_a])
     dZ = np.empty((T_x, m, 2 * n_a), dtype=dtype)
     G = np.empty((2, m, n_a), dtype=dtype)
     dzc, dzu = G
@@ -505,7 +505,7 @@ def _torch_gru_fast_forward(x, c0, p, dtype):
     X = time_major(x, dtype)
     H = np.empty((T_x + 1, m, n_a), dtype=dtype)
     H[0] = c0.T
-    Wh_T = _halve(Wh, slice(n_a, 3 * n_a)).T  # r, z halved
+    Wh_T = np.ascontiguousarray(_halve(Wh, slice(n_a, 3 * n_a)).T)  # r, z halved
     sig = slice(0, 2 * n_a)
     XW = (X.reshape(T_x * m, n_x) @ _halve(Wx, sig).T + _halve(bx, sig)).reshape(T_x, m, 3, n_a)
     S = np.empty((T_x, 3, m, n_a), dtype=dtype)

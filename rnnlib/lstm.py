@@ -168,7 +168,8 @@ def _fast_forward(x, a0, p, dtype):
 
     S (T_x, 4, m, n_a)  the gates Γo, Γf, Γu, c̃ at every step
     H, C (T_x + 1, m, n_a)  a<0..T_x> and c<0..T_x>;  TC (T_x, m, n_a)  tanh(c<t>)
-    X (T_x, m, n_x), W (4 n_a, n_a + n_x) the stacked weights, P (3, n_a) the peepholes or None
+    X (T_x, m, n_x); HX (T_x + 1, m, n_a + n_x) holds H and X side by side
+    W (4 n_a, n_a + n_x) the stacked weights, P (3, n_a) the peepholes or None
     """
     n_x, m, T_x = x.shape
     n_a = a0.shape[0]
@@ -184,14 +185,18 @@ def _fast_forward(x, a0, p, dtype):
     # weights are halved once (exact in floating point) so the matmuls give z / 2.
     half = np.ones(4 * n_a, dtype=dtype)
     half[:3 * n_a] = 0.5
-    Wh_T = (W[:, :n_a] * half[:, None]).T  # (n_a, 4 n_a)
-    X = time_major(x, dtype)
+    Wh_T = np.ascontiguousarray((W[:, :n_a] * half[:, None]).T)  # (n_a, 4 n_a)
+    # [a<t-1>; x<t>] of every step side by side, HX[t] = [a<t>, x<t+1>] (m, n_a + n_x): the
+    # weight gradients are then one matmul. H and X are views of it.
+    HX = np.empty((T_x + 1, m, n_a + n_x), dtype=dtype)
+    H, X = HX[:, :, :n_a], HX[:T_x, :, n_a:]
+    np.copyto(X, x.transpose(2, 1, 0))
+    HX[T_x, :, n_a:] = 0.0
+    H[0] = a0.T
     # Every step's input projection in one matmul: Wx x<t> + b, (T_x, m, 4, n_a).
     XW = (X.reshape(T_x * m, n_x) @ (W[:, n_a:] * half[:, None]).T + b * half)
     XW = XW.reshape(T_x, m, 4, n_a)
     S = np.empty((T_x, 4, m, n_a), dtype=dtype)
-    H = np.empty((T_x + 1, m, n_a), dtype=dtype)
-    H[0] = a0.T
     C = np.empty((T_x + 1, m, n_a), dtype=dtype)
     C[0] = 0.0
     TC = np.empty((T_x, m, n_a), dtype=dtype)
@@ -214,7 +219,7 @@ def _fast_forward(x, a0, p, dtype):
         C[t + 1] += tmp
         np.tanh(C[t + 1], out=TC[t])
         np.multiply(o, TC[t], out=H[t + 1])
-    return {"S": S, "H": H, "C": C, "TC": TC, "X": X, "W": W, "P": P}
+    return {"S": S, "HX": HX, "H": H, "C": C, "TC": TC, "X": X, "W": W, "P": P}
 
 
 def _fast_from_cell_caches(cell_caches, x, dtype):
@@ -223,10 +228,13 @@ def _fast_from_cell_caches(cell_caches, x, dtype):
     a_next, c_next, a_prev, c_prev, ft, ut, cct, ot = (
         np.stack([np.asarray(cache[i]).T for cache in cell_caches]).astype(dtype, copy=False)
         for i in range(8))
-    fast = {"S": np.stack([ot, ft, ut, cct], axis=1),
-            "H": np.concatenate([a_prev[:1], a_next]), "C": np.concatenate([c_prev[:1], c_next]),
-            "TC": np.tanh(c_next), "X": time_major(x, dtype),
-            "W": stacked(p, ["W" + g for g in _ORDER], dtype), "P": None}
+    T_x, m, n_a = a_next.shape
+    HX = np.zeros((T_x + 1, m, n_a + x.shape[0]), dtype=dtype)
+    HX[:T_x, :, n_a:] = x.transpose(2, 1, 0)
+    HX[0, :, :n_a], HX[1:, :, :n_a] = a_prev[0], a_next
+    fast = {"S": np.stack([ot, ft, ut, cct], axis=1), "HX": HX, "H": HX[:, :, :n_a],
+            "X": HX[:T_x, :, n_a:], "C": np.concatenate([c_prev[:1], c_next]),
+            "TC": np.tanh(c_next), "W": stacked(p, ["W" + g for g in _ORDER], dtype), "P": None}
     if any(k in p for k in PEEPHOLE_KEYS):
         fast["P"] = np.stack([np.asarray(p["P" + g], dtype=dtype)[:, 0] if "P" + g in p
                               else np.zeros(a_next.shape[2], dtype=dtype) for g in "ofu"])
@@ -242,7 +250,7 @@ def _fast_backward(DA, DC, fast):
     S, H, C, TC, W, P = (fast[k] for k in ("S", "H", "C", "TC", "W", "P"))
     T_x, m, n_a = TC.shape
     dtype = S.dtype
-    Wh = W[:, :n_a]  # (4 n_a, n_a)
+    Wh = np.ascontiguousarray(W[:, :n_a])  # (4 n_a, n_a)
     dZ = np.empty((T_x, m, 4 * n_a), dtype=dtype)
     G = np.empty((4, m, n_a), dtype=dtype)  # this step's gradients, gate-major
     do, df, du, dg = G
@@ -384,8 +392,7 @@ def lstm_backward(da, caches, dc=None):
                                 None if dc is None else time_major(dc, dtype), fast)
     # Weight gradients for all steps at once: dW = Σ_t dz<t> [a<t-1>; x<t>]ᵀ.
     dZ2 = dZ.reshape(T_x * m, 4 * n_a)
-    dW = np.concatenate((dZ2.T @ fast["H"][:-1].reshape(T_x * m, n_a),
-                         dZ2.T @ fast["X"].reshape(T_x * m, n_x)), axis=1)
+    dW = dZ2.T @ fast["HX"][:T_x].reshape(T_x * m, n_a + n_x)
     db = dZ2.sum(axis=0)
     grads = {"dx": course_view((dZ2 @ fast["W"][:, n_a:]).reshape(T_x, m, n_x)),
              "da0": np.ascontiguousarray(da0.T)}
