@@ -209,6 +209,7 @@ def make_jobs(app, assignment, students, template_bytes):
     source = _read_tree(coursedir.format_path(coursedir.source_directory, ".", assignment))
     dirs = {"source": coursedir.source_directory, "submitted": coursedir.submitted_directory,
             "autograded": coursedir.autograded_directory}
+    records = gbk.student_records(coursedir.db_url, students, coursedir.course_id)
     jobs = []
     for sid in students:
         jobs.append({
@@ -216,14 +217,15 @@ def make_jobs(app, assignment, students, template_bytes):
             "course_id": coursedir.course_id, "directories": dirs, "source": source,
             "submitted": _read_tree(coursedir.format_path(coursedir.submitted_directory, sid,
                                                           assignment)),
-            "student_record": gbk.student_record(coursedir.db_url, sid, coursedir.course_id),
+            "student_record": records[sid],
             "template": template_bytes,
         })
     return jobs
 
 
-def apply_result(coursedir, result):
-    """Write one job's files and grades into the course (this process only)."""
+def apply_result(coursedir, result, gb):
+    """Write one job's files and grades into the course (this process only; ``gb`` is the
+    course's open gradebook)."""
     aid, sid = result["assignment"], result["student"]
     dest = pathlib.Path(coursedir.format_path(coursedir.autograded_directory, sid, aid))
     if dest.exists():
@@ -233,13 +235,30 @@ def apply_result(coursedir, result):
     if result["ok"] and result["files"] is not None:
         _write_tree(dest, result["files"])
     if result["grades"] is not None:
-        gbk.import_submission(coursedir.db_url, aid, sid, result["grades"],
-                              coursedir.course_id)
+        gbk.import_submission(gb, aid, sid, result["grades"])
 
 
-def _local_results(jobs, workers):
+def warm_up():
+    """Import what a job needs (run once per worker while the jobs are being prepared)."""
+    import nbgrader.converters  # noqa: F401
+    import numpy  # noqa: F401
+
+    from . import config, execute  # noqa: F401
+
+    return os.getpid()
+
+
+def local_pool(workers):
+    """A process pool whose workers start importing right away."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    for _ in range(workers):
+        pool.submit(warm_up)
+    return pool
+
+
+def _local_results(jobs, pool):
+    with pool:
         futures = [pool.submit(grade_job, job) for job in jobs]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
@@ -278,6 +297,8 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     The results are the jobs' dicts in completion order (``ok``, ``log``, ``seconds`` per
     student); a summary is written to ``reports/<assignment>/grading_log.json``.
     """
+    from nbgrader.api import Gradebook
+
     from .catalog import venv_on_path
 
     venv_on_path()
@@ -293,6 +314,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     results = []
     if not wanted:
         return results
+    pool = local_pool(min(workers, len(wanted))) if backend != "dask" else None
     with tempfile.TemporaryDirectory(prefix="classgrade-template-") as tmp:
         template = pathlib.Path(tmp) / "template.db"
         gbk.make_template(coursedir.db_url, assignment, template, coursedir.course_id)
@@ -301,7 +323,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     if backend == "dask":
         stream = _dask_results(job_list, workers, scheduler)
     else:
-        stream = _local_results(job_list, workers)
+        stream = _local_results(job_list, pool)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -309,12 +331,14 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
         bar = tqdm(total=len(job_list), desc=f"autograde {assignment}", unit="submission",
                    file=sys.stderr)
     try:
-        for result in stream:
-            apply_result(coursedir, result)
-            results.append(result)
-            if bar is not None:
-                bar.set_postfix_str(f"{result['student']}: {'ok' if result['ok'] else 'FAILED'}")
-                bar.update(1)
+        with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+            for result in stream:
+                apply_result(coursedir, result, gb)
+                results.append(result)
+                if bar is not None:
+                    bar.set_postfix_str(
+                        f"{result['student']}: {'ok' if result['ok'] else 'FAILED'}")
+                    bar.update(1)
     finally:
         if bar is not None:
             bar.close()

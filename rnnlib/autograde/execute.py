@@ -29,11 +29,11 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
 from . import agent, codec
+from .gradebook import notebook_sources
 from .judge import Judge, StudentCrash, StudentError, StudentTimeout
 from .modules import DEFAULT_ALLOWED, all_modules, modules_for_cells, view_plan
 from .record import add_flag, record_for
@@ -134,24 +134,15 @@ class JudgedExecute(Execute):
                 if isinstance(key, str) and predicate(source)}
 
     def _test_sources(self, resources):
-        """Test cells' and locked cells' sources from the gradebook, keyed by grade id."""
+        """Test cells' sources (by grade id) and set-up cells' (keyed ("source", i)) from the
+        gradebook."""
         info = (resources or {}).get("nbgrader") or {}
-        out = {}
         if not info.get("db_url"):
-            return out
-        with Gradebook(info["db_url"]) as gb:
-            try:
-                notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            except MissingEntry:
-                return out
-            graded = {c.name for c in notebook.grade_cells}
-            solutions = {c.name for c in notebook.solution_cells}
-            for cell in notebook.source_cells:
-                if cell.locked and cell.name not in graded and cell.cell_type == "code":
-                    out[("source", cell.name)] = cell.source
-                if cell.name in graded and cell.name not in solutions \
-                        and cell.cell_type == "code":
-                    out[cell.name] = cell.source
+            return {}
+        tests, setup, _ = notebook_sources(info["db_url"], info["assignment"],
+                                           info["notebook"])
+        out = dict(tests)
+        out.update({("source", i): src for i, src in enumerate(setup)})
         return out
 
     def create_kernel_manager(self):

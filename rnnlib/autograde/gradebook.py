@@ -9,12 +9,34 @@ have. :func:`dump` gives a gradebook's grades in a form two gradebooks can be co
 """
 
 import datetime
+import functools
 
 from nbgrader.api import Gradebook, MissingEntry
 
 
+def _stamp_alembic_version(db_url, path):
+    """Give a new SQLite file the course gradebook's schema version, so that nbgrader does not
+    run ``alembic`` (a second-long subprocess) to find it."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no version table: let nbgrader find it
+        return
+    finally:
+        engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (version,))
+
+
 def make_template(db_url, assignment, path, course_id="default_course"):
     """Write a SQLite gradebook at ``path`` holding only ``assignment``'s structure."""
+    _stamp_alembic_version(db_url, path)
     with Gradebook(db_url, course_id) as src, Gradebook(f"sqlite:///{path}", course_id) as dst:
         a = src.find_assignment(assignment)
         dst.update_or_create_assignment(a.name, duedate=a.duedate)
@@ -37,15 +59,16 @@ def make_template(db_url, assignment, path, course_id="default_course"):
     return path
 
 
-def student_record(db_url, student, course_id="default_course"):
-    """The student's row as keyword arguments (empty when unknown)."""
+def student_records(db_url, students, course_id="default_course"):
+    """{student: their row as keyword arguments, or None when the gradebook lacks them}."""
+    out = {}
     with Gradebook(db_url, course_id) as gb:
-        try:
-            s = gb.find_student(student)
-        except MissingEntry:
-            return None
-        return {"first_name": s.first_name, "last_name": s.last_name, "email": s.email,
-                "lms_user_id": s.lms_user_id}
+        for student in students:
+            try:
+                out[student] = student_fields(gb.find_student(student))
+            except MissingEntry:
+                out[student] = None
+    return out
 
 
 def prepare_job_gradebook(path, student, record, course_id="default_course"):
@@ -77,42 +100,43 @@ def export_submission(db_url, assignment, student, course_id="default_course"):
 
 
 def student_fields(s):
+    """A Student row as keyword arguments of ``update_or_create_student``."""
     return {"first_name": s.first_name, "last_name": s.last_name, "email": s.email,
             "lms_user_id": s.lms_user_id}
 
 
-def import_submission(db_url, assignment, student, data, course_id="default_course"):
-    """Write a job's results into the course gradebook, as nbgrader's autograde would.
+def import_submission(gb, assignment, student, data):
+    """Write a job's results into the course gradebook ``gb`` (an open nbgrader Gradebook), as
+    nbgrader's autograde would.
 
     The autograde score and comments replace the old ones; manual scores stay, and a grade with
     a manual score is marked for review again (nbgrader's rule).
     """
-    with Gradebook(db_url, course_id) as gb:
-        gb.update_or_create_student(student, **{k: v for k, v in data["student"].items()
-                                                if v is not None})
-        stamp = data["timestamp"]
-        if stamp:
-            sub = gb.update_or_create_submission(
-                assignment, student, timestamp=datetime.datetime.fromisoformat(stamp))
-        else:
-            sub = gb.update_or_create_submission(assignment, student)
-        for nb_name, nb_data in data["notebooks"].items():
-            nb = gb.find_submission_notebook(nb_name, assignment, student)
-            nb.flagged = nb_data["flagged"]
-            nb.late_submission_penalty = nb_data["late_submission_penalty"]
-            for grade in nb.grades:
-                new = nb_data["grades"].get(grade.name)
-                if new is None:
-                    continue
-                grade.auto_score = new["auto_score"]
-                grade.needs_manual_grade = (new["needs_manual_grade"]
-                                            or grade.manual_score is not None)
-            for comment in nb.comments:
-                new = nb_data["comments"].get(comment.name)
-                if new is not None:
-                    comment.auto_comment = new["auto_comment"]
-        gb.db.commit()
-        return sub.id
+    gb.update_or_create_student(student, **{k: v for k, v in data["student"].items()
+                                            if v is not None})
+    stamp = data["timestamp"]
+    if stamp:
+        sub = gb.update_or_create_submission(
+            assignment, student, timestamp=datetime.datetime.fromisoformat(stamp))
+    else:
+        sub = gb.update_or_create_submission(assignment, student)
+    for nb_name, nb_data in data["notebooks"].items():
+        nb = gb.find_submission_notebook(nb_name, assignment, student)
+        nb.flagged = nb_data["flagged"]
+        nb.late_submission_penalty = nb_data["late_submission_penalty"]
+        for grade in nb.grades:
+            new = nb_data["grades"].get(grade.name)
+            if new is None:
+                continue
+            grade.auto_score = new["auto_score"]
+            grade.needs_manual_grade = (new["needs_manual_grade"]
+                                        or grade.manual_score is not None)
+        for comment in nb.comments:
+            new = nb_data["comments"].get(comment.name)
+            if new is not None:
+                comment.auto_comment = new["auto_comment"]
+    gb.db.commit()
+    return sub.id
 
 
 def dump(db_url, assignment, course_id="default_course"):
@@ -133,3 +157,29 @@ def dump(db_url, assignment, course_id="default_course"):
                     rows.append((sid, nb.name, "comment:" + c.name, c.auto_comment,
                                  c.manual_comment, None))
     return sorted(rows, key=repr)
+
+
+@functools.lru_cache(maxsize=64)
+def notebook_sources(db_url, assignment, notebook):
+    """The instructor's cells of one notebook, from the gradebook (never from a submission):
+    ``(tests, setup, locked)`` = autograded test cells' sources by grade id, the locked
+    non-graded code cells' sources, and every locked cell's source. Cached per process (a
+    gradebook does not change during grading)."""
+    tests, setup, locked = {}, [], []
+    with Gradebook(db_url) as gb:
+        try:
+            nb = gb.find_notebook(notebook, assignment)
+        except MissingEntry:
+            return {}, (), ()
+        graded = {c.name for c in nb.grade_cells}
+        solutions = {c.name for c in nb.solution_cells}
+        for cell in nb.source_cells:
+            if cell.locked:
+                locked.append(cell.source)
+            if cell.cell_type != "code":
+                continue
+            if cell.name in graded and cell.name not in solutions:
+                tests[cell.name] = cell.source
+            elif cell.locked and cell.name not in graded:
+                setup.append(cell.source)
+    return tests, tuple(setup), tuple(locked)

@@ -131,17 +131,13 @@ def release_form(source):
 
 def instructor_sources(resources):
     """Normalised sources of the instructor's locked cells (as released), from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from .gradebook import notebook_sources
 
     info = (resources or {}).get("nbgrader") or {}
     if not info.get("db_url"):
         return set()
-    with Gradebook(info["db_url"]) as gb:
-        try:
-            notebook = gb.find_notebook(info["notebook"], info["assignment"])
-        except MissingEntry:
-            return set()
-        return {release_form(c.source) for c in notebook.source_cells if c.locked}
+    _, _, locked = notebook_sources(info["db_url"], info["assignment"], info["notebook"])
+    return {release_form(source) for source in locked}
 
 
 class FlagSuspiciousCode(NbGraderPreprocessor):
