@@ -264,8 +264,8 @@ def _read_message(fd, deadline=None):
         raise _WorkerLost(f"sent {n} bytes at once, more than the limit of {_MAX_MESSAGE}")
     try:
         return json.loads(_read_exact(fd, n, deadline))
-    except ValueError as e:
-        raise _WorkerLost(f"broke the protocol ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise _WorkerLost(f"broke the protocol ({type(e).__name__})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,7 +581,7 @@ class _Worker:
         except _WorkerLost:
             self.close()
             raise
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - malformed data from the worker
             self.close()
             raise _WorkerLost(f"broke the protocol ({type(e).__name__})") from None
 
@@ -765,7 +765,11 @@ class _WorkerFunction:
         if status == "raised":
             raise _StudentRaised(str(reply.get("etype")), str(reply.get("message")),
                                  str(reply.get("where") or ""))
-        return _decode(reply["result"]), _decode(reply["args"])
+        try:
+            return _decode(reply["result"]), _decode(reply["args"])
+        except Exception as e:  # noqa: BLE001 - malformed data from the worker
+            raise GradingFailure(f"{self.spec.name}: the grading worker sent back malformed "
+                                 f"data ({type(e).__name__}).") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2582,6 +2586,11 @@ def _check_in_kernel(name, func, part):
         message = _run_part(spec, part, _LocalFunction(func, spec))
     except GradingFailure as failure:
         return type(failure)(str(failure))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. a result of a type no check expects
+        return GradingFailure(f"{name}: the test could not check what the function returned "
+                              f"({type(e).__name__}: {e}).")
     print(message)
     return None
 
@@ -2608,6 +2617,43 @@ del _name
 
 # ---------------------------------------------------------------------------------------------
 # The judge: grade a notebook outside its kernel.
+
+
+def _too_large(obj, depth=0):
+    """Arguments the judge refuses to compute with for the worker (it runs in nbgrader's own
+    process): huge sizes, arrays or sequences."""
+    if depth > 20:
+        return True
+    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+        return abs(int(obj)) > 100_000
+    if isinstance(obj, np.ndarray):
+        return obj.size > 4_000_000
+    if isinstance(obj, (list, tuple)):
+        return len(obj) > 100_000 or any(_too_large(v, depth + 1) for v in obj)
+    if isinstance(obj, dict):
+        return len(obj) > 10_000 or any(_too_large(v, depth + 1) for v in obj.values())
+    return False
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise TimeoutError after ``seconds`` (main thread only; elsewhere no limit)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(f"took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _nbgrader_meta(cell):
@@ -2745,7 +2791,10 @@ class _NotebookJudge:
         try:
             args = _decode(request.get("args"))
             kwargs = _decode(request.get("kwargs"))
-            with _quiet():
+            if _too_large((args, kwargs)):
+                return {"error": ["ValueError", f"{qualname}: arguments too large to compute "
+                                                f"while grading"]}
+            with _quiet(), _time_limit(self.timeout):
                 result = _reference(qualname)(*args, **kwargs)
             return {"result": _encode(result), "args": _encode(args), "kwargs": _encode(kwargs)}
         except Exception as e:  # noqa: BLE001 - the reference's error goes back to the caller
@@ -2826,6 +2875,11 @@ class _NotebookJudge:
         except GradingFailure as failure:
             result["message"] = str(failure)
             result["violation"] = isinstance(failure, IntegrityViolation)
+        except Exception as e:  # noqa: BLE001 - fail closed, say so, grade the rest
+            result["message"] = (f"{spec.name}: the test could not judge this function "
+                                 f"({type(e).__name__}: {e}); ask your instructor.")
+            if self.log is not None:
+                self.log.error("judge: %s %s: internal error", fn_name, part, exc_info=True)
         finally:
             self.active = None
         return result

@@ -213,3 +213,16 @@ def test_judge_runs_no_student_code_in_its_own_process():
     nb.cells.append(nbformat.v4.new_code_cell("import numpy\nnumpy.TOUCHED_BY_STUDENT = True"))
     grading.judge_notebook(nb)
     assert not hasattr(np, "TOUCHED_BY_STUDENT")
+
+
+def test_judge_refuses_huge_work_asked_by_student_code():
+    nb = copy.deepcopy(submission("language_model"))
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "try:\n    initialize_parameters(10**7, 27, 27)\n    REFUSED = False\n"
+        "except ValueError as e:\n    REFUSED = 'too large' in str(e)\n"))
+    nb.cells.append(nbformat.v4.new_code_cell("assert REFUSED"))
+    verdicts = grading.judge_notebook(nb)
+    assert all(r["passed"] for results in verdicts.values() for r in results)
+    judge = grading._NotebookJudge(list(nb.cells))
+    judge.run()
+    assert judge.cell_errors == {}, judge.cell_errors  # the refusal reached the student's code
