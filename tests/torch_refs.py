@@ -12,6 +12,8 @@ from rnnlib.cells import CELLS
 from rnnlib.gradcheck import check_gradients
 from rnnlib.pytorch import Recurrent, to_torch, to_torch_sequence
 
+torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and spin on a busy machine)
+
 CELL_NAMES = list(CELLS)
 NN_CELLS = ("rnn", "rnn_relu", "torch_gru", "lstm")  # the cells nn.RNN/GRU/LSTM hold
 
