@@ -175,3 +175,20 @@ def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
     again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
     first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
     assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
+
+
+def test_without_the_sandbox_grading_works_and_says_so_loudly(tmp_path):
+    course = tmp_path / "course"
+    catalog.make_course(course, timeout=4,
+                        extra="c.SandboxedKernelManager.sandbox = False")
+    catalog.submit_catalog(course, names=["honest", "import_reference"])
+    done = subprocess.run([str(BIN / "nbgrader"), "autograde", catalog.ASSIGNMENT], cwd=course,
+                          env=env(), capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WITHOUT A SANDBOX" in done.stderr
+    got = scores(course)
+    assert got["honest"] == catalog.FULL
+    assert got["import_reference"] == {"rnn": 0.0, "clip": 1.0, "sample": 1.0}
+    nb = nbformat.read(course / "autograded" / "honest" / "tiny" / "tiny.ipynb", 4)
+    assert nb.metadata["autograde"]["sandbox"] is False
+    assert any(f["kind"] == "sandbox" for f in nb.metadata["autograde"]["flags"])

@@ -254,3 +254,11 @@ def test_the_course_judges_worker_runs_in_the_sandbox(tmp_path):
         verdicts = grading.judge_notebook(nb, timeout=60)
     assert [r["passed"] for r in verdicts[2]] == [True], verdicts
     assert victim.read_text() == "{}" and not stolen.exists()
+
+
+def test_without_bubblewrap_a_command_still_gets_its_limits(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    monkeypatch.setattr(sandbox.warn_unsandboxed, "done", False, raising=False)
+    argv = sandbox.wrap_command(["python", "-c", "pass"], cwd="/tmp", memory_limit=10**9)
+    assert argv[:2] == ["prlimit", "--as=1000000000"] and argv[-3:] == ["python", "-c", "pass"]
+    assert "WITHOUT A SANDBOX" in capsys.readouterr().err
