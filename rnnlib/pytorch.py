@@ -31,7 +31,7 @@ Contents:
     RNNCell, GRUCell, SimpleGRUCell, TorchGRUCell, LSTMCell   the notes' cells as modules
     Recurrent        layers of those cells with nn.LSTM's interface (num_layers, bidirectional)
     SequenceModel    recurrent layers + a linear head, for regression or classification
-    adding_problem   a batch of the adding problem
+    adding_batch     rnnlib.data.adding_problem as torch tensors
 """
 
 import numpy as np
@@ -40,6 +40,7 @@ from torch import nn
 
 from .brnn import DIRECTIONS, check_layer, is_bidirectional
 from .cells import get_cell
+from .data import adding_problem
 
 # nn modules that hold exactly an rnnlib cell, and the rnnlib cells they hold.
 _TORCH_MODULES = {"rnn": nn.RNN, "rnn_relu": nn.RNN, "torch_gru": nn.GRU, "lstm": nn.LSTM}
@@ -527,24 +528,12 @@ class SequenceModel(nn.Module):
         return self.head(last)
 
 
-def adding_problem(m, T_x, generator=None, dtype=torch.float32):
-    """One batch of the adding problem (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016).
+def adding_batch(m, T_x, seed=0, dtype=torch.float32):
+    """``rnnlib.data.adding_problem`` as torch tensors in SequenceModel's batch-first layout.
 
-    Each of the m sequences has T_x steps of 2 features: a value uniform in [0, 1] and a
-    marker, 1 at two positions (one in each half) and 0 elsewhere. The target is the sum of
-    the two marked values. Predicting 1 always gives MSE 1/6 ≈ 0.167, the baseline to beat.
-
-    Returns x (m, T_x, 2) (batch-first, for SequenceModel) and y (m, 1).
+    Returns x (m, T_x, 2) (feature 0 the values, feature 1 the two markers) and y (m, 1), the
+    sum of the two marked values. Predicting 1 always gives MSE 1/6 ≈ 0.167, the baseline.
     """
-    if T_x < 2:
-        raise ValueError(f"adding_problem: T_x must be at least 2, got {T_x}")
-    values = torch.rand(m, T_x, generator=generator, dtype=dtype)
-    half = T_x // 2
-    first = torch.randint(0, half, (m,), generator=generator)
-    second = torch.randint(half, T_x, (m,), generator=generator)
-    marks = torch.zeros(m, T_x, dtype=dtype)
-    rows = torch.arange(m)
-    marks[rows, first] = 1
-    marks[rows, second] = 1
-    y = (values * marks).sum(dim=1, keepdim=True)
-    return torch.stack((values, marks), dim=2), y
+    x, y = adding_problem(m, T_x, seed=seed)
+    return (torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0))).to(dtype),
+            torch.from_numpy(np.ascontiguousarray(y.T)).to(dtype))
