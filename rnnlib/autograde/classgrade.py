@@ -125,7 +125,8 @@ def grade_job(job, template=None):
         db = root / "gradebook.db"
         db.write_bytes(template if template is not None else job["template"])
         course_id = job["course_id"]
-        gbk.prepare_job_gradebook(db, sid, job["student_record"], course_id=course_id)
+        record, extension = job["student_record"]
+        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id)
         config = pickle.loads(job["config"])
         config.CourseDirectory.root = str(root)
         config.CourseDirectory.db_url = f"sqlite:///{db}"
@@ -209,7 +210,7 @@ def make_jobs(app, assignment, students, template_bytes):
     source = _read_tree(coursedir.format_path(coursedir.source_directory, ".", assignment))
     dirs = {"source": coursedir.source_directory, "submitted": coursedir.submitted_directory,
             "autograded": coursedir.autograded_directory}
-    records = gbk.student_records(coursedir.db_url, students, coursedir.course_id)
+    records = gbk.student_records(coursedir.db_url, students, assignment, coursedir.course_id)
     jobs = []
     for sid in students:
         jobs.append({

@@ -59,23 +59,39 @@ def make_template(db_url, assignment, path, course_id="default_course"):
     return path
 
 
-def student_records(db_url, students, course_id="default_course"):
-    """{student: their row as keyword arguments, or None when the gradebook lacks them}."""
+def student_records(db_url, students, assignment=None, course_id="default_course"):
+    """{student: (their row as keyword arguments or None when the gradebook lacks them, the
+    extension of their ``assignment`` submission in seconds or None)}."""
     out = {}
     with Gradebook(db_url, course_id) as gb:
         for student in students:
             try:
-                out[student] = student_fields(gb.find_student(student))
+                record = student_fields(gb.find_student(student))
             except MissingEntry:
-                out[student] = None
+                out[student] = (None, None)
+                continue
+            extension = None
+            if assignment is not None:
+                try:
+                    sub = gb.find_submission(assignment, student)
+                    if sub.extension is not None:
+                        extension = sub.extension.total_seconds()
+                except MissingEntry:
+                    pass
+            out[student] = (record, extension)
     return out
 
 
-def prepare_job_gradebook(path, student, record, course_id="default_course"):
-    """Add the student (when the course's gradebook knows them) to a job's template copy."""
+def prepare_job_gradebook(path, assignment, student, record, extension=None,
+                          course_id="default_course"):
+    """Add the student (when the course's gradebook knows them) and their extension to a job's
+    template copy."""
     with Gradebook(f"sqlite:///{path}", course_id) as gb:
         if record is not None:
             gb.update_or_create_student(student, **record)
+            if extension is not None:
+                gb.update_or_create_submission(
+                    assignment, student, extension=datetime.timedelta(seconds=extension))
 
 
 def export_submission(db_url, assignment, student, course_id="default_course"):
