@@ -47,7 +47,7 @@ lint: $(STAMP)
 # nbgrader end to end, and every notebook (book, solutions, release) run by nbval.
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --nbval-lax tests book solutions exercises
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests book solutions exercises
 
 clean:
 	rm -rf _build .pytest_cache
