@@ -62,8 +62,8 @@ def build(tmp_path_factory):
         [str(JUPYTER_BOOK), "build", "--all", "-W", "-n", "--keep-going",
          "--path-output", str(out), str(ROOT)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
-             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
+             "OMP_NUM_THREADS": "1"},
     )
     log = proc.stdout + proc.stderr
     return proc.returncode, log, out / "_build" / "html"
@@ -106,6 +106,20 @@ def test_chapter_offers_its_notebook(build, doc):
     assert re.search(r'href="[^"]*_sources/[^"]*' + re.escape(name) + '"', page), (
         f"{doc}.html has no download link to {name}")
     assert (html / "_sources" / (doc + ".ipynb")).exists()
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_shows_its_figures(build, doc):
+    """Every figure a chapter draws is in the page (a cell ending in ``;`` shows its figure only
+    through the inline backend, so a wrong MPLBACKEND would silently drop them)."""
+    _, _, html = build
+    page = (html / (doc + ".html")).read_text()
+    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+    nb = json.loads((ROOT / (doc + ".ipynb")).read_text())
+    drawing = [c for c in nb["cells"] if c["cell_type"] == "code"
+               and re.search(r"diagrams\.\w+\(|plt\.subplots\(", "".join(c["source"]))]
+    assert len(images) >= len(drawing) > 0, (
+        f"{doc}: {len(drawing)} cells draw figures but the page shows {len(images)} images")
 
 
 def test_chapters_end_with_their_exercise(build):
