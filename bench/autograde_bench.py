@@ -84,7 +84,7 @@ def rnn_class(root, n):
     for i, kind in enumerate(plan):
         nb = {"honest": lambda i: solution, "partial": partial, "blank": lambda i: release,
               "broken": broken}[kind](i)
-        catalog.submit(root, f"s{i:03d}-{kind}", {"rnn.ipynb": nb})
+        catalog.submit(root, f"s{i:03d}-{kind}", {"rnn.ipynb": nb}, assignment="rnn")
     return "rnn", plan
 
 

@@ -190,9 +190,10 @@ def release_notebook(root):
     return nbformat.read(pathlib.Path(root) / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)
 
 
-def submit(root, student, files, timestamp="2026-01-10 12:00:00.000000 UTC"):
+def submit(root, student, files, timestamp="2026-01-10 12:00:00.000000 UTC",
+           assignment=ASSIGNMENT):
     """Put ``files`` ({relative path: bytes or str or notebook}) in the student's submission."""
-    dest = pathlib.Path(root) / "submitted" / student / ASSIGNMENT
+    dest = pathlib.Path(root) / "submitted" / student / assignment
     dest.mkdir(parents=True, exist_ok=True)
     for rel, content in files.items():
         path = dest / rel
