@@ -6,7 +6,10 @@ Each is checked against PyTorch in ``tests/``.
 """
 
 from .activations import relu, sigmoid, softmax, tanh
+from .brnn import bidirectional_backward, bidirectional_forward, brnn_backward, brnn_forward
+from .cells import CELLS, get_cell, output_backward, output_forward
 from .data import adding_problem, dates_dataset, names_corpus
+from .deep import deep_backward, deep_forward, stacked_backward, stacked_forward
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .gru import (
     gru_backward,
@@ -45,4 +48,7 @@ __all__ = [
     "SGD", "Adam", "clip", "clip_by_norm", "update_parameters",
     "EOS", "UNK", "Vocabulary", "one_hot", "pad_sequences", "tokenize",
     "History", "train",
+    "bidirectional_backward", "bidirectional_forward", "brnn_backward", "brnn_forward",
+    "CELLS", "get_cell", "output_backward", "output_forward",
+    "deep_backward", "deep_forward", "stacked_backward", "stacked_forward",
 ]
