@@ -5,6 +5,9 @@ gradients), and numerical gradients."""
 import numpy as np
 import pytest
 import torch
+
+from rnnlib.brnn import bidirectional_backward, bidirectional_forward, brnn_backward, brnn_forward
+from rnnlib.pytorch import Recurrent, from_torch_sequence, to_torch_sequence
 from torch_refs import (
     CELL_NAMES,
     assert_grads_close,
@@ -15,9 +18,6 @@ from torch_refs import (
     run_torch,
     torch_h0,
 )
-
-from rnnlib.brnn import bidirectional_backward, bidirectional_forward, brnn_backward, brnn_forward
-from rnnlib.pytorch import Recurrent, from_torch_sequence, to_torch_sequence
 
 # (n_x, n_a, n_y, m, T_x), with n_x = 1, m = 1, T_x = 1.
 SHAPES = [(3, 4, 2, 3, 5), (1, 2, 3, 1, 1), (2, 3, 4, 2, 6)]

@@ -4,6 +4,9 @@ otherwise (and for parameter gradients); numerical gradients, including mixed la
 
 import numpy as np
 import pytest
+
+from rnnlib.deep import deep_backward, deep_forward, stacked_backward, stacked_forward
+from rnnlib.pytorch import Recurrent, from_torch_sequence, to_torch_sequence
 from torch_refs import (
     CELL_NAMES,
     assert_grads_close,
@@ -15,9 +18,6 @@ from torch_refs import (
     run_torch,
     torch_h0,
 )
-
-from rnnlib.deep import deep_backward, deep_forward, stacked_backward, stacked_forward
-from rnnlib.pytorch import Recurrent, from_torch_sequence, to_torch_sequence
 
 
 def make_layers(cell, n_x, n_a, L, bidirectional, rng):

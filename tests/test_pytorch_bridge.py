@@ -6,7 +6,6 @@ trains."""
 import numpy as np
 import pytest
 import torch
-from torch_refs import NN_CELLS, random_bi_layer, random_layer
 
 from rnnlib.deep import stacked_forward
 from rnnlib.gru import gru_cell_forward, simple_gru_cell_forward, torch_gru_cell_forward
@@ -26,6 +25,7 @@ from rnnlib.pytorch import (
     to_torch_sequence,
 )
 from rnnlib.rnn import rnn_cell_forward
+from torch_refs import NN_CELLS, random_bi_layer, random_layer
 
 NN = {"rnn": torch.nn.RNN, "rnn_relu": torch.nn.RNN, "torch_gru": torch.nn.GRU,
       "lstm": torch.nn.LSTM}
