@@ -541,12 +541,20 @@ def _load_callable(spec):
     return getattr(importlib.import_module(module), name)
 
 
+def _worker_files():
+    """What the worker must read: this file and the utility modules it loads by path. Not the
+    rest of rnnlib: the references stay out of the worker's reach."""
+    files = [os.path.abspath(__file__)]
+    files += [os.path.join(_RNNLIB_DIR, f"{name}.py") for name in _UTILITY_MODULES]
+    return tuple(sorted({f for f in files if os.path.isfile(f)}))
+
+
 class _Worker:
     """The judge's handle on one worker process.
 
     ``wrap_command(argv, cwd, readable=(), writable=())`` (optional) returns the command line
-    that runs ``argv`` in a sandbox; the worker needs to read rnnlib's folder and to write only
-    its scratch folder (its working directory)."""
+    that runs ``argv`` in a sandbox; the worker needs to read :func:`_worker_files` and to write
+    only its scratch folder (its working directory)."""
 
     def __init__(self, setup, timeout, serve, wrap_command=None):
         self.timeout, self.serve = timeout, serve
@@ -557,7 +565,7 @@ class _Worker:
                    TMPDIR=self.scratch, MPLBACKEND="Agg")
         argv = [sys.executable, "-I", os.path.abspath(__file__), "--worker", str(reply_w)]
         if wrap_command is not None:
-            argv = wrap_command(argv, self.scratch, readable=(_RNNLIB_DIR,),
+            argv = wrap_command(argv, self.scratch, readable=_worker_files(),
                                 writable=(self.scratch,))
         self.proc = subprocess.Popen(
             argv,
@@ -2969,9 +2977,12 @@ def _nbgrader_preprocessors():
 
         timeout = Float(30.0, help="Seconds allowed for each cell or call in the grading "
                                    "worker.").tag(config=True)
-        wrap_command = Unicode("", help="'module:function' that wraps the worker's command "
-                                        "line in a sandbox, called as f(argv, cwd, readable=..., "
-                                        "writable=...); empty: no sandbox.").tag(config=True)
+        wrap_command = Unicode(
+            "rnnlib.autograde.sandbox:wrap_command",
+            help="'module:function' that wraps the worker's command line in a sandbox, called "
+                 "as f(argv, cwd, readable=..., writable=...). The default runs the worker in "
+                 "bubblewrap with the grading kernels' limits (limits only, and a loud warning, "
+                 "where bubblewrap is missing); empty: no sandbox.").tag(config=True)
 
         def preprocess(self, nb, resources):
             verdicts = judge_notebook(nb, timeout=self.timeout, log=self.log,

@@ -38,6 +38,18 @@ def run(cmd, cwd, timeout=170):
                             stderr=subprocess.STDOUT, text=True)
 
 
+def class_commands():
+    """The instructors' page's class commands (``:name: class-commands``), for this course:
+    the interpreter of the tests, the catalog's assignment in place of the page's ``rnn``."""
+    from test_exercises_e2e import page_commands
+
+    commands = [cmd.split() for cmd in page_commands("class-commands")]
+    assert [cmd[:3] for cmd in commands] == [["python", "-m", "rnnlib.autograde.classgrade"],
+                                             ["python", "-m", "rnnlib.autograde.report"]]
+    assert all(cmd[3] == "rnn" for cmd in commands), commands
+    return [[sys.executable, *cmd[1:3], catalog.ASSIGNMENT, *cmd[4:]] for cmd in commands]
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("autograde")
@@ -50,14 +62,13 @@ def graded(tmp_path_factory):
     shutil.copytree(course, sequential)
     before = catalog.tree_digest(course, skip=OUTPUTS)
     before_canary = catalog.tree_digest(canary)
-    parallel = run([sys.executable, "-m", "rnnlib.autograde.classgrade", catalog.ASSIGNMENT,
-                    "--jobs", "2", "--no-progress"], course)
+    grade, report = class_commands()
+    parallel = run(grade + ["--jobs", "2", "--no-progress"], course)
     stock = run([str(BIN / "nbgrader"), "autograde", catalog.ASSIGNMENT], sequential)
     out_parallel, _ = parallel.communicate(timeout=170)
     out_stock, _ = stock.communicate(timeout=170)
-    report = subprocess.run([sys.executable, "-m", "rnnlib.autograde.report",
-                             catalog.ASSIGNMENT], cwd=course, env=env(), capture_output=True,
-                            text=True, timeout=120)
+    report = subprocess.run(report, cwd=course, env=env(), capture_output=True, text=True,
+                            timeout=120)
     assert report.returncode == 0, report.stdout + report.stderr
     with open(course / "reports" / catalog.ASSIGNMENT / "report.csv") as f:
         rows = list(csv.DictReader(f))

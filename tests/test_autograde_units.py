@@ -205,9 +205,8 @@ def test_harden_keeps_the_course_configuration_and_its_judge():
     feedback = [config._name(p) for p in hardened.GenerateFeedback.preprocessors]
     assert "ClearHiddenTests" in feedback
     if "JudgeCells" in str(c.Autograde.get("autograde_preprocessors", "")):
-        assert "SandboxedJudgeCells" in names and "JudgeCells" not in names
         assert hardened.JudgedExecute.delegate == "rnnlib.grading:parse_checks"
-        assert names.index("JudgedExecute") < names.index("SandboxedJudgeCells") \
+        assert names.index("JudgedExecute") < names.index("JudgeCells") \
             < names.index("SaveJudgedGrades")
     assert hardened.Execute.timeout > 0 and hardened.OverwriteCells.add_missing_cells
 
@@ -227,7 +226,6 @@ def test_harden_fills_in_stock_nbgrader():
 @needs_bwrap
 def test_the_course_judges_worker_runs_in_the_sandbox(tmp_path):
     grading = pytest.importorskip("rnnlib.grading")
-    from rnnlib.autograde.worker import sandboxed_workers
 
     victim = tmp_path / "other_student.ipynb"
     victim.write_text("{}")
@@ -250,8 +248,10 @@ def test_the_course_judges_worker_runs_in_the_sandbox(tmp_path):
         nbformat.v4.new_code_cell(vandal + solution, metadata=meta),
         nbformat.v4.new_code_cell('grading.check_one_hot(one_hot, "values")', metadata=test),
     ])
-    with sandboxed_workers(grading):
-        verdicts = grading.judge_notebook(nb, timeout=60)
+    # the setting's default, as nbgrader's JudgeCells step uses it
+    wrap = grading.JudgeCells.wrap_command.default_value
+    assert wrap == "rnnlib.autograde.sandbox:wrap_command"
+    verdicts = grading.judge_notebook(nb, timeout=60, wrap_command=wrap)
     assert [r["passed"] for r in verdicts[2]] == [True], verdicts
     assert victim.read_text() == "{}" and not stolen.exists()
 

@@ -44,8 +44,7 @@ DEFAULTS = {
 }
 
 #: Out-of-kernel judges that may already be configured: their test cells are left to them.
-DELEGATES = {"JudgeCells": "rnnlib.grading:parse_checks",
-             "SandboxedJudgeCells": "rnnlib.grading:parse_checks"}
+DELEGATES = {"JudgeCells": "rnnlib.grading:parse_checks"}
 
 
 def _name(entry):
@@ -68,12 +67,8 @@ def hardened_sanitize(current):
 def hardened_autograde(current):
     """The autograde list with the hardened steps in place of nbgrader's, the rest kept."""
     swap = {"Execute": [JudgedExecute], "SaveAutoGrades": [SaveJudgedGrades],
-            "LimitOutput": [LimitOutputBytes, LimitOutput],
-            # the course judge's worker runs student code: in the sandbox too
-            "JudgeCells": ["rnnlib.autograde.worker.SandboxedJudgeCells"]}
+            "LimitOutput": [LimitOutputBytes, LimitOutput]}
     mine = {"FlagSuspiciousCode", "RecordVerdicts", "LimitOutputBytes"}
-    current = ["rnnlib.autograde.worker.SandboxedJudgeCells"
-               if _name(p) == "SandboxedJudgeCells" else p for p in current]
     out = [FlagSuspiciousCode]
     for entry in current:
         name = _name(entry)
