@@ -188,6 +188,69 @@ def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
     assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
 
 
+def test_a_dask_cluster_named_in_the_configuration_grades_the_same(graded, tmp_path):
+    """The instructors' page's cluster recipe: ``dask scheduler`` and ``dask worker
+    --nthreads 1`` started by hand (here on loopback), ``c.ClassGrade.backend`` and
+    ``c.ClassGrade.scheduler_address`` in the course's configuration, plain ``classgrade``."""
+    import json
+    import time
+
+    course = tmp_path / "course"
+    shutil.copytree(graded["sequential"], course,
+                    ignore=shutil.ignore_patterns("autograded", "feedback", "reports"))
+    names = ["honest", "exit_in_function"]
+    for student in (course / "submitted").iterdir():
+        if student.name not in names:
+            shutil.rmtree(student)
+    elsewhere = tmp_path / "worker"  # the worker shares no folder with the course
+    elsewhere.mkdir()
+    info = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env()}
+    scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file",
+                                  str(info)], cwd=elsewhere, **quiet)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        worker = subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1",
+                                   "--nworkers", "1", "--no-dashboard"], cwd=elsewhere, **quiet)
+        with open(course / "nbgrader_config.py", "a") as f:
+            f.write(f'\nc.ClassGrade.backend = "dask"\n'
+                    f'c.ClassGrade.scheduler_address = "{address}"\n')
+        done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.classgrade",
+                               catalog.ASSIGNMENT, "--force", "--no-progress"], cwd=course,
+                              env=env(), capture_output=True, text=True, timeout=170)
+        ran = ran_on_scheduler(address)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran == {f"autograde-{catalog.ASSIGNMENT}-{n}" for n in names}, ran
+    again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
+
+
+def ran_on_scheduler(address):
+    """Keys of the grading jobs the scheduler at ``address`` saw finish."""
+    from distributed import Client
+
+    def finished(dask_scheduler):
+        return sorted({str(entry[0]) for entry in dask_scheduler.transition_log
+                       if str(entry[0]).startswith("autograde-") and entry[2] == "memory"})
+
+    with Client(address, timeout=30) as client:
+        return set(client.run_on_scheduler(finished))
+
+
 def test_without_the_sandbox_grading_works_and_says_so_loudly(tmp_path):
     course = tmp_path / "course"
     catalog.make_course(course, timeout=4,
