@@ -421,8 +421,10 @@ def lstm_cell(peepholes=False, ax=None, title=None):
               arrow=False, halo=True, zorder=4)
         for gx, _ in gates.values():
             _path(ax, [(gx + 0.3, 3.95), (gx + 0.3, 3.36)], color=blue, lw=1.2, zorder=4)
-        ax.text(2.5, 4.4, "peepholes:\n" + _t("c", "t-1") + r"$\to \Gamma_f, \Gamma_u, \Gamma_o$",
-                fontsize=9, color=blue, ha="right")
+        # in the free space inside the cell, between the candidate's x and the output tanh
+        ax.text(7.5, 4.05, "peepholes:\n" + _t("c", "t-1") + r"$\to$" + "\n"
+                + r"$\Gamma_f, \Gamma_u, \Gamma_o$", fontsize=9, color=blue, ha="left",
+                va="bottom")
     return _finish(fig, title or ("LSTM with peephole connections" if peepholes else "LSTM"), ax)
 
 
@@ -558,10 +560,15 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
     n = len(items)
     T = len(tokens)
     rows = [min(v.shape[0], max_units or v.shape[0]) for _, v in items]
+    # labels wider than a character or two (numbers) would run into each other: stand them up
+    longest = max((len(line) for t in tokens for line in str(t).split("\n")), default=0)
+    rotation = 90 if longest > 2 else 0
     if ax is None:
-        fig, axes = plt.subplots(n, 1, figsize=(max(6, 0.36 * T + 2), sum(0.22 * r + 0.9
-                                                                          for r in rows)),
-                                 squeeze=False, gridspec_kw={"height_ratios": rows})
+        label_height = 0.1 * longest if rotation else 0.0
+        fig, axes = plt.subplots(n, 1, figsize=(max(6, 0.36 * T + 2),
+                                                sum(0.22 * r + 0.9 + label_height for r in rows)),
+                                 squeeze=False, layout="constrained",
+                                 gridspec_kw={"height_ratios": rows})
         axes = axes[:, 0]
     else:
         fig, axes = ax.figure, np.atleast_1d(ax)
@@ -569,7 +576,8 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
         im = axi.imshow(np.asarray(v)[:r], aspect="auto", cmap=cmap, vmin=0, vmax=1)
         axi.set_ylabel(label + "\nunit", fontsize=10)
         axi.set_xticks(range(T))
-        axi.set_xticklabels(list(tokens), fontsize=9)
+        axi.set_xticklabels([str(t).replace("\n", " ") if rotation else t for t in tokens],
+                            fontsize=9, rotation=rotation)
         axi.set_yticks([])
     fig.colorbar(im, ax=list(axes), shrink=0.8, pad=0.02, label="gate value")
     if title:
