@@ -609,7 +609,7 @@ def bar_table(table, row_labels, col_labels, ax=None, title=None, ylabel=None, b
     """Grouped bars: ``table[i][j]`` is the value of row i (a group) for column j (a bar)."""
     table = np.asarray(table, dtype=float)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig, ax = plt.subplots(figsize=(8.5, 3.6))
     else:
         fig = ax.figure
     n_rows, n_cols = table.shape
@@ -624,5 +624,6 @@ def bar_table(table, row_labels, col_labels, ax=None, title=None, ylabel=None, b
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend()
+    # beside the axes: tall bars fill any corner inside them
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _finish(fig, title, ax)
