@@ -16,10 +16,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# System packages the tests need: headless Chromium (to read the built book as a reader would)
-# and bubblewrap (the sandbox that grading kernels run in). Installed only when missing and only
-# where apt-get can run (root); elsewhere the tests that need them say so.
-SYSTEM_DEPS := chromium:chromium bwrap:bubblewrap
+# System packages the tests need: headless Chromium (to read the built book as a reader would),
+# bubblewrap (the sandbox that grading kernels run in) and PostgreSQL (a server gradebook).
+# Installed only when missing and only where apt-get can run (root); elsewhere the tests that
+# need them say so.
+SYSTEM_DEPS := chromium:chromium bwrap:bubblewrap pg_ctlcluster:postgresql
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
 	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; done; \

@@ -6,7 +6,7 @@
 
 Environment switches:
     NBGRADER_DB_URL    the gradebook's database URL (default: SQLite, gradebook.db here);
-                       e.g. postgresql+psycopg://user@host/course (needs a driver)
+                       e.g. postgresql+psycopg://user@host/course (PostgreSQL)
     NBGRADER_EXCHANGE  the exchange directory for release_assignment / collect
                        (default /srv/nbgrader/exchange)
 

@@ -251,6 +251,61 @@ def ran_on_scheduler(address):
         return set(client.run_on_scheduler(finished))
 
 
+@pytest.fixture
+def postgres():
+    """A throw-away PostgreSQL server on a unix socket; yields its SQLAlchemy URL for a new
+    database ``course``. PostgreSQL refuses to run as root: as root, it runs as ``nobody``
+    (in a folder of its own under the system's temporary folder, which ``nobody`` can reach,
+    unlike pytest's)."""
+    import tempfile
+
+    bins = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+    pg = bins[-1].parent
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="rnnlib-pg-"))
+    as_user = []
+    if os.geteuid() == 0:
+        os.chown(folder, 65534, 65534)
+        as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+    def pg_run(*args):
+        done = subprocess.run(as_user + [str(pg / args[0]), *args[1:]], capture_output=True,
+                              text=True, timeout=120, cwd=folder)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    pg_run("initdb", "-D", str(folder / "data"), "-U", "grader", "--auth=trust", "-E", "UTF8")
+    pg_run("pg_ctl", "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "start",
+           "-o", f"-k {folder} -c listen_addresses=''")
+    try:
+        pg_run("createdb", "-h", str(folder), "-U", "grader", "course")
+        yield f"postgresql+psycopg://grader@/course?host={folder}"
+    finally:
+        pg_run("pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_gradebook_gets_the_same_grades(graded, postgres, tmp_path):
+    """``NBGRADER_DB_URL`` pointing at a server database: nbgrader records the assignment there,
+    the parallel command writes the grades there, and they equal the SQLite course's."""
+    course = tmp_path / "course"
+    catalog.make_course(course, timeout=4, extra="import os\n"
+                        "c.CourseDirectory.db_url = os.environ['NBGRADER_DB_URL']")
+    names = ["honest", "partial", "exit_in_function"]
+    catalog.submit_catalog(course, names=names)
+    server = dict(env(), NBGRADER_DB_URL=postgres)
+    for cmd in ([str(BIN / "nbgrader"), "generate_assignment", catalog.ASSIGNMENT, "--force"],
+                [sys.executable, "-m", "rnnlib.autograde.classgrade", catalog.ASSIGNMENT,
+                 "--jobs", "2", "--no-progress"]):
+        done = subprocess.run(cmd, cwd=course, env=server, capture_output=True, text=True,
+                              timeout=170)
+        assert done.returncode == 0, done.stdout + done.stderr
+    got = dump(postgres, catalog.ASSIGNMENT, "tiny")
+    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    assert {r[0] for r in got} == set(names)
+    assert got == [r for r in first if r[0] in names]
+
+
 def test_without_the_sandbox_grading_works_and_says_so_loudly(tmp_path):
     course = tmp_path / "course"
     catalog.make_course(course, timeout=4,
