@@ -49,10 +49,12 @@ Integrity rules (a violation scores 0 for that test, with a message naming it):
 Shapes follow the notes: xt (n_x, m), a_prev (n_a, m), x (n_x, m, T_x), a (n_a, m, T_x),
 y_pred (n_y, m, T_x), biases (n, 1).
 
-Limits (issue 6 adds a sandbox around the worker): the worker runs with the instructor's
-permissions, so it can read rnnlib's files and copy the reference's source, and the worker's own
-checks (patches, import attempts) can be defeated by code that attacks the worker itself. Those
-only change the student's own outputs, which the judge still compares with its own reference.
+The worker runs in the grading sandbox (``JudgeCells.wrap_command``, by default
+``rnnlib.autograde.sandbox.wrap_command``: bubblewrap, no network, the kernels' limits): it can
+read only this file and the utility modules it loads, not rnnlib's references, and write only
+its scratch folder. Its own checks (patches, import attempts) can still be defeated by code that
+attacks the worker itself; that only changes the student's own outputs, which the judge still
+compares with its own reference.
 """
 
 import ast
