@@ -293,9 +293,11 @@ def rnn_type(kind, ax=None, example=True):
 def rnn_types(examples=True):
     """The five types of RNN of the notes in one figure."""
     kinds = list(_TYPES)
-    fig, axes = plt.subplots(1, 5, figsize=(17, 2.9))
-    for kind, ax in zip(kinds, axes, strict=True):
+    # two rows: in one row of five, the book's column shrank the labels below reading size
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.2))
+    for kind, ax in zip(kinds, axes.flat, strict=False):
         rnn_type(kind, ax=ax, example=examples)
+    axes.flat[-1].set_axis_off()
     fig.tight_layout()
     return fig
 
