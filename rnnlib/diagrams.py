@@ -568,7 +568,8 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
     if ax is None:
         label_height = 0.1 * longest if rotation else 0.0
         fig, axes = plt.subplots(n, 1, figsize=(max(6, 0.36 * T + 2),
-                                                sum(0.22 * r + 0.9 + label_height for r in rows)),
+                                                sum(0.22 * r + 0.6 for r in rows) + 0.3
+                                                + label_height),
                                  squeeze=False, layout="constrained",
                                  gridspec_kw={"height_ratios": rows})
         axes = axes[:, 0]
@@ -581,6 +582,8 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
         axi.set_xticklabels([str(t).replace("\n", " ") if rotation else t for t in tokens],
                             fontsize=9, rotation=rotation)
         axi.set_yticks([])
+    for axi in axes[:-1]:  # the panels share their time axis: label it once, at the bottom
+        axi.tick_params(labelbottom=False)
     fig.colorbar(im, ax=list(axes), shrink=0.8, pad=0.02, label="gate value")
     if title:
         axes[0].set_title(title, fontsize=12)
