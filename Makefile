@@ -37,12 +37,12 @@ system-deps:
 # and the pinned packages too: when those change, the cache goes and every chapter runs again.
 BOOK_INPUTS = $(sort $(shell find rnnlib -name '*.py')) requirements.txt
 BOOK_HASH = cat $(BOOK_INPUTS) | sha256sum | cut -c1-16
+# (One shell: the hash recorded is the one taken before the build, even if a file changes during it.)
 book: $(STAMP)
 	@mkdir -p _build; new=$$($(BOOK_HASH)); old=$$(cat _build/.book-inputs 2>/dev/null); \
 	if [ "$$new" != "$$old" ]; then rm -rf _build/.jupyter_cache _build/.book-inputs; \
-	  [ -z "$$old" ] || echo "rnnlib or requirements.txt changed: every chapter runs again"; fi
-	$(BIN)/jupyter-book build --all -W -n --keep-going .
-	@$(BOOK_HASH) > _build/.book-inputs
+	  [ -z "$$old" ] || echo "rnnlib or requirements.txt changed: every chapter runs again"; fi; \
+	$(BIN)/jupyter-book build --all -W -n --keep-going . && echo "$$new" > _build/.book-inputs
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 # Regenerate the student release (exercises/) from the instructor source (solutions/) with nbgrader.

@@ -20,7 +20,7 @@ import sys
 import nbformat
 import pytest
 
-from rnnlib.autograde import catalog
+from rnnlib.autograde import catalog, sandbox
 from rnnlib.autograde.gradebook import dump
 
 pytestmark = pytest.mark.xdist_group("autograde")
@@ -170,22 +170,32 @@ def test_feedback_for_every_student_without_hidden_tests(graded):
     assert all(name in html for name in catalog.CATALOG) and "failed to grade" in html
 
 
-def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
-    course = tmp_path / "course"
+def ungraded_copy(graded, course, names):
+    """A copy of the class (before grading) with only the students ``names``."""
     shutil.copytree(graded["sequential"], course,
                     ignore=shutil.ignore_patterns("autograded", "feedback", "reports"))
-    names = ["honest", "partial", "exit_in_function"]
     for student in (course / "submitted").iterdir():
         if student.name not in names:
             shutil.rmtree(student)
+    return course
+
+
+def first_grades(graded, names):
+    """The gradebook rows of students ``names`` from the class's first grading."""
+    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
+    return [r for r in first if r[0] in names]
+
+
+def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
+    names = ["honest", "partial", "exit_in_function"]
+    course = ungraded_copy(graded, tmp_path / "course", names)
     done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.classgrade",
                            catalog.ASSIGNMENT, "--backend", "dask", "--jobs", "2", "--force",
                            "--no-progress"], cwd=course, env=env(), capture_output=True,
                           text=True, timeout=170)
     assert done.returncode == 0, done.stdout + done.stderr
     again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
-    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
-    assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
+    assert [r for r in again if r[0] in names] == first_grades(graded, names)
 
 
 def test_a_dask_cluster_named_in_the_configuration_grades_the_same(graded, tmp_path):
@@ -195,13 +205,8 @@ def test_a_dask_cluster_named_in_the_configuration_grades_the_same(graded, tmp_p
     import json
     import time
 
-    course = tmp_path / "course"
-    shutil.copytree(graded["sequential"], course,
-                    ignore=shutil.ignore_patterns("autograded", "feedback", "reports"))
     names = ["honest", "exit_in_function"]
-    for student in (course / "submitted").iterdir():
-        if student.name not in names:
-            shutil.rmtree(student)
+    course = ungraded_copy(graded, tmp_path / "course", names)
     elsewhere = tmp_path / "worker"  # the worker shares no folder with the course
     elsewhere.mkdir()
     info = tmp_path / "scheduler.json"
@@ -235,8 +240,7 @@ def test_a_dask_cluster_named_in_the_configuration_grades_the_same(graded, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     assert ran == {f"autograde-{catalog.ASSIGNMENT}-{n}" for n in names}, ran
     again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
-    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
-    assert [r for r in again if r[0] in names] == [r for r in first if r[0] in names]
+    assert [r for r in again if r[0] in names] == first_grades(graded, names)
 
 
 def ran_on_scheduler(address):
@@ -266,8 +270,9 @@ def postgres():
     folder = pathlib.Path(tempfile.mkdtemp(prefix="rnnlib-pg-"))
     as_user = []
     if os.geteuid() == 0:
-        os.chown(folder, 65534, 65534)
-        as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        uid = str(sandbox.NOBODY)
+        os.chown(folder, sandbox.NOBODY, sandbox.NOBODY)
+        as_user = ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups"]
 
     def pg_run(*args):
         done = subprocess.run(as_user + [str(pg / args[0]), *args[1:]], capture_output=True,
@@ -301,9 +306,8 @@ def test_a_postgresql_gradebook_gets_the_same_grades(graded, postgres, tmp_path)
                               timeout=170)
         assert done.returncode == 0, done.stdout + done.stderr
     got = dump(postgres, catalog.ASSIGNMENT, "tiny")
-    first = dump(f"sqlite:///{graded['course']}/gradebook.db", catalog.ASSIGNMENT, "tiny")
     assert {r[0] for r in got} == set(names)
-    assert got == [r for r in first if r[0] in names]
+    assert got == first_grades(graded, names)
 
 
 def test_without_the_sandbox_grading_works_and_says_so_loudly(tmp_path):
