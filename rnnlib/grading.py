@@ -58,47 +58,55 @@ compares with its own reference.
 """
 
 import ast
-import base64
 import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import io
-import json
-import linecache
 import os
 import re
-import select
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import types
-import warnings
 
 import numpy as np
+
+from . import grading_worker as _wire
+from .grading_worker import (  # noqa: F401 - the wire format and the guards, shared with the worker
+    _KERNEL_BUILTINS,
+    _TEST_FUNCTIONS,
+    _WATCHED_MODULES,
+    FnRef,
+    Opaque,
+    _bind_test_functions,
+    _decode,
+    _describe_exception,
+    _encode,
+    _quiet,
+    _read_message,
+    _roundtrip,
+    _rpc_stub,
+    _snapshot,
+    _snapshot_diff,
+    _strip_magics,
+    _watched_names,
+    _WorkerLost,
+    _write_message,
+)
 
 # The reference modules' files: code from these may not run for a graded function, except
 # inside an allowed helper. activations and checks are utilities any student may use.
 _RNNLIB_DIR = os.path.dirname(os.path.abspath(__file__))
-_UTILITY_MODULES = ("activations", "checks", "grading")
+_UTILITY_MODULES = ("activations", "checks", "grading", "grading_worker")
 _REFERENCE_FILES = frozenset(
     os.path.join(_RNNLIB_DIR, f) for f in os.listdir(_RNNLIB_DIR)
     if f.endswith(".py") and f[:-3] not in _UTILITY_MODULES + ("__init__",)
 )
-_WATCHED_MODULES = ("numpy", "numpy.testing", "numpy.linalg", "numpy.random", "math", "builtins")
-
-# Builtins that Jupyter kernels replace themselves (ipykernel swaps input() at every execution).
-_KERNEL_BUILTINS = frozenset(("input", "raw_input", "display", "get_ipython", "exit", "quit",
-                              "help", "copyright", "credits", "license"))
 
 RTOL, ATOL = 1e-6, 1e-8
-_MAX_MESSAGE = 64 << 20  # bytes of one message from the worker
-
 
 # ---------------------------------------------------------------------------------------------
 # Outcomes
@@ -120,423 +128,6 @@ class _StudentRaised(Exception):
         self.etype, self.message, self.where = etype, message, where
 
 
-class _WorkerLost(Exception):
-    """The worker process timed out, died or broke the protocol."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Data across the process boundary: JSON plus raw numeric array bytes (no pickle).
-
-
-class Opaque:
-    """Something returned that is not data (a function, an object...), kept as a description."""
-
-    def __init__(self, description):
-        self.description = description
-
-    def __repr__(self):
-        return f"<{self.description}>"
-
-
-class FnRef:
-    """A test function by name, closing over positional argument ``over`` (an array that the
-    function under test perturbs in place, as ``numerical_gradient`` does)."""
-
-    def __init__(self, name, over):
-        self.name, self.over = name, over
-
-
-# Scalar functions of one array used to test numerical gradients: smooth, with curvature, so
-# that a one-sided difference or a wrong step shows.
-_TEST_FUNCTIONS = {
-    "sin_poly": lambda x: float(np.sum(np.sin(1.5 * x) * x ** 2 + 0.3 * x ** 3)),
-    "exp_mix": lambda x: float(np.sum(np.exp(0.5 * x) * np.cos(x)) + np.sum(x) ** 2),
-}
-
-
-def _encode(obj, depth=0):
-    if depth > 40:
-        return {"__opaque__": "a value nested too deeply"}
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj if type(obj) in (bool, str) or obj is None else str.__str__(obj)
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind not in "biufc":
-            return {"__opaque__": f"an ndarray of dtype {obj.dtype}"}
-        a = np.ascontiguousarray(obj)
-        return {"__nd__": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
-    if isinstance(obj, np.generic) and obj.dtype.kind in "biufc":
-        return {"__np__": [obj.dtype.str, base64.b64encode(obj.tobytes()).decode()]}
-    if isinstance(obj, FnRef):
-        return {"__fnref__": [obj.name, obj.over]}
-    if isinstance(obj, Opaque):
-        return {"__opaque__": obj.description}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, depth + 1) for v in tuple.__iter__(obj)]}
-    if isinstance(obj, list):
-        return [_encode(v, depth + 1) for v in list.__iter__(obj)]
-    if isinstance(obj, dict):
-        return {"__dict__": [[_encode(k, depth + 1), _encode(v, depth + 1)]
-                             for k, v in dict.items(obj)]}
-    try:
-        text = repr(obj)[:80]
-    except Exception:  # noqa: BLE001 - a student's __repr__ may raise anything
-        text = "?"
-    return {"__opaque__": f"a {type(obj).__name__} ({text})"}
-
-
-def _decode(tree):
-    if isinstance(tree, list):
-        return [_decode(v) for v in tree]
-    if not isinstance(tree, dict):
-        return tree
-    if len(tree) != 1:
-        raise ValueError("malformed message")
-    (tag, value), = tree.items()
-    if tag == "__nd__":
-        dtype = np.dtype(str(value[0]))
-        if dtype.kind not in "biufc":
-            raise ValueError("non-numeric array")
-        shape = tuple(int(s) for s in value[1])
-        return np.frombuffer(base64.b64decode(value[2]), dtype=dtype).reshape(shape).copy()
-    if tag == "__np__":
-        dtype = np.dtype(str(value[0]))
-        if dtype.kind not in "biufc":
-            raise ValueError("non-numeric scalar")
-        return np.frombuffer(base64.b64decode(value[1]), dtype=dtype)[0]
-    if tag == "__tuple__":
-        return tuple(_decode(v) for v in value)
-    if tag == "__dict__":
-        out = {}
-        for k, v in value:
-            k = _decode(k)
-            out[k if isinstance(k, (str, int, float, bool, type(None))) else repr(k)] = _decode(v)
-        return out
-    if tag == "__fnref__":
-        return FnRef(str(value[0]), int(value[1]))
-    if tag == "__opaque__":
-        return Opaque(str(value))
-    raise ValueError(f"unknown tag {tag!r}")
-
-
-def _roundtrip(obj):
-    """What the judge would see of ``obj`` after the worker sent it: plain data."""
-    return _decode(json.loads(json.dumps(_encode(obj))))
-
-
-def _bind_test_functions(args):
-    """Replace FnRef placeholders by closures over the argument they name."""
-    args = list(args)
-    for i, a in enumerate(args):
-        if isinstance(a, FnRef):
-            f, target = _TEST_FUNCTIONS[a.name], args[a.over]
-            args[i] = lambda f=f, target=target: f(target)
-    return tuple(args)
-
-
-def _write_message(fd, obj):
-    data = json.dumps(obj).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def _read_exact(fd, n, deadline=None):
-    chunks, left = [], n
-    while left:
-        if deadline is not None:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
-                raise _WorkerLost("timed out")
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise _WorkerLost("stopped (the process exited)")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read_message(fd, deadline=None):
-    (n,) = struct.unpack(">I", _read_exact(fd, 4, deadline))
-    if n > _MAX_MESSAGE:
-        raise _WorkerLost(f"sent {n} bytes at once, more than the limit of {_MAX_MESSAGE}")
-    try:
-        return json.loads(_read_exact(fd, n, deadline))
-    except (ValueError, RecursionError) as e:
-        raise _WorkerLost(f"broke the protocol ({type(e).__name__})") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Snapshots of the modules a test relies on: anything replaced since is a patch.
-
-
-def _snapshot(names):
-    snap = {}
-    for name in names:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        entries = {}
-        for key, value in list(vars(module).items()):
-            if key.startswith("__") and key.endswith("__"):
-                continue
-            if name == "builtins" and (key.startswith("_") or key in _KERNEL_BUILTINS):
-                continue
-            if not (callable(value) or isinstance(value, types.ModuleType)):
-                continue  # data (constants, lazily filled caches) is not what a patch targets
-            code = value.__code__ if isinstance(value, types.FunctionType) else None
-            entries[key] = (value, code)
-        snap[name] = (module, entries)
-    return snap
-
-
-def _snapshot_diff(snap):
-    """Sentences naming every watched attribute replaced or deleted since ``snap``."""
-    changes = []
-    for name, (module, entries) in snap.items():
-        if sys.modules.get(name) is not module:
-            changes.append(f"sys.modules[{name!r}] was replaced")
-            continue
-        now = vars(module)
-        for key, (value, code) in entries.items():
-            if key not in now:
-                changes.append(f"{name}.{key} was deleted")
-            elif now[key] is not value:
-                changes.append(f"{name}.{key} was replaced")
-            elif code is not None and getattr(value, "__code__", None) is not code:
-                changes.append(f"the code of {name}.{key} was replaced")
-    return changes
-
-
-def _watched_names():
-    names = list(_WATCHED_MODULES)
-    names += sorted(n for n in sys.modules if n == "rnnlib" or n.startswith("rnnlib."))
-    return names
-
-
-# ---------------------------------------------------------------------------------------------
-# The worker: executes the student's cells and calls their functions. Runs as
-# ``python -I grading.py --worker FD``; everything in it is untrusted by the judge.
-
-
-class _Stubs:
-    """The worker's ``rnnlib``: utilities from their files, given reference functions as
-    callbacks to the judge, and nothing else (import attempts are reported as events)."""
-
-    def __init__(self, rnnlib_dir, given, exported, events, rpc):
-        self.dir, self.given, self.exported = rnnlib_dir, given, exported
-        self.events, self.rpc = events, rpc
-
-    def install(self):
-        package = types.ModuleType("rnnlib", "rnnlib as seen while grading: utilities only")
-        package.__path__ = []
-        package.__getattr__ = self._missing("rnnlib")
-        sys.modules["rnnlib"] = package
-        sys.meta_path.insert(0, _StubFinder(self))
-        for name in _UTILITY_MODULES:
-            module = importlib.import_module(f"rnnlib.{name}")
-            setattr(package, name, module)
-        for key in ("relu", "sigmoid", "softmax", "tanh"):
-            setattr(package, key, getattr(package.activations, key))
-        for module_name, names in self.given.items():
-            module = importlib.import_module(module_name)
-            for key in names:
-                if module_name + "." + key in self.exported:
-                    setattr(package, key, getattr(module, key))
-
-    def _missing(self, module_name):
-        def __getattr__(key):
-            if key.startswith("__"):
-                raise AttributeError(key)
-            self.events.append({"kind": "reference", "what": f"{module_name}.{key}"})
-            raise AttributeError(
-                f"{module_name}.{key} is rnnlib's reference, which is not available while "
-                f"grading: write the function yourself")
-        return __getattr__
-
-    def stub(self, qualname):
-        return _rpc_stub(self.rpc, qualname)
-
-
-def _rpc_stub(rpc, qualname):
-    """A stand-in for rnnlib's ``qualname`` whose calls the judge answers."""
-
-    def reference(*args, **kwargs):
-        return rpc(qualname, args, kwargs)
-
-    reference.__name__ = reference.__qualname__ = qualname.rsplit(".", 1)[1]
-    reference.__doc__ = f"rnnlib's {qualname}, computed by the grader."
-    return reference
-
-
-class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def __init__(self, stubs):
-        self.stubs = stubs
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "rnnlib" and not fullname.startswith("rnnlib."):
-            return None
-        short = fullname[len("rnnlib."):]
-        if short in _UTILITY_MODULES:
-            return importlib.util.spec_from_file_location(
-                fullname, os.path.join(self.stubs.dir, short + ".py"))
-        if fullname in self.stubs.given:
-            return importlib.machinery.ModuleSpec(fullname, self)
-        self.stubs.events.append({"kind": "reference", "what": fullname})
-        raise ImportError(f"{fullname} is rnnlib's reference, which is not available while "
-                          f"grading: write the function yourself")
-
-    def create_module(self, spec):
-        module = types.ModuleType(spec.name)
-        for key in self.stubs.given[spec.name]:
-            setattr(module, key, self.stubs.stub(f"{spec.name}.{key}"))
-        module.__getattr__ = self.stubs._missing(spec.name)
-        return module
-
-    def exec_module(self, module):
-        pass
-
-
-def _write_back(original, after):
-    """Make ``original`` (arguments of a call served by the judge) equal ``after`` in place."""
-    if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
-        if original.shape == after.shape and original.flags.writeable:
-            np.copyto(original, after, casting="unsafe")
-    elif isinstance(original, dict) and isinstance(after, dict):
-        for key, value in after.items():
-            if key in original and isinstance(original[key], (np.ndarray, dict, list, tuple)):
-                _write_back(original[key], value)
-            else:
-                original[key] = value
-    elif isinstance(original, (list, tuple)) and isinstance(after, (list, tuple)):
-        for i, (o, a) in enumerate(zip(original, after, strict=False)):
-            if isinstance(o, (np.ndarray, dict, list, tuple)):
-                _write_back(o, a)
-            elif isinstance(original, list):
-                original[i] = a
-
-
-def _strip_magics(source):
-    """IPython magics and shell escapes become comments (the worker is plain Python)."""
-    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.splitlines())
-
-
-def _describe_exception(exc):
-    """(type name, message, 'cell N, line L: source') of the innermost student frame."""
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.startswith("<cell"):
-            code = (frame.line or "").strip()
-            where = f"{frame.filename.strip('<>')}, line {frame.lineno}: {code}"
-    try:
-        message = str(exc)
-    except Exception:  # noqa: BLE001
-        message = "?"
-    return type(exc).__name__, message[:2000], where
-
-
-@contextlib.contextmanager
-def _quiet():
-    """No warnings (a test cell that writes to stderr scores 0 in nbgrader) and no output."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"), \
-            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _worker_main(reply_fd):
-    # The protocol runs on a private copy of stdin and on reply_fd; the student's code sees
-    # an empty stdin and writes into nothing.
-    request_fd = os.dup(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    events = []
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-
-    def send(obj):
-        _write_message(reply_fd, obj)
-
-    def rpc(qualname, args, kwargs):
-        send({"op": "callback", "name": qualname, "args": _encode(args),
-              "kwargs": _encode(kwargs)})
-        answer = _read_message(request_fd)
-        if "error" in answer:
-            etype, message = answer["error"]
-            raise {"ValueError": ValueError, "TypeError": TypeError}.get(etype, RuntimeError)(
-                message)
-        # The reference may have changed its arguments in place (update_parameters, clip):
-        # do the same to the caller's objects.
-        _write_back(args, _decode(answer["args"]))
-        _write_back(kwargs, _decode(answer["kwargs"]))
-        return _decode(answer["result"])
-
-    setup = _read_message(request_fd)
-    _Stubs(setup["rnnlib_dir"], {k: tuple(v) for k, v in setup["given"].items()},
-           set(setup["exported"]), events, rpc).install()
-    for name in _WATCHED_MODULES:
-        importlib.import_module(name)
-    sys.modules["rnnlib.grading"]._IN_WORKER = True  # test cells copied into a cell: no-ops
-    snap = _snapshot(_watched_names())
-    send({"ok": True})
-
-    def take_events():
-        found = [{"kind": "patch", "what": change} for change in _snapshot_diff(snap)]
-        if found:  # report a patch once, then watch for the next one
-            snap.update(_snapshot(_watched_names()))
-        found += events
-        events.clear()
-        return found
-
-    while True:
-        request = _read_message(request_fd)
-        op = request.get("op")
-        if op == "exec":
-            filename = f"<cell {request['cell']}>"
-            source = _strip_magics(request["source"])
-            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-            error = None
-            try:
-                with _quiet():
-                    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
-            except BaseException as exc:  # noqa: BLE001 - the cell failed; the notebook goes on
-                error = _describe_exception(exc)
-            send({"error": error, "events": take_events()})
-        elif op == "call":
-            func = namespace.get(request["fn"])
-            if not callable(func):
-                send({"status": "missing", "events": take_events()})
-                continue
-            saved = {}
-            for name in request.get("subst", []):
-                saved[name] = namespace.get(name, saved)
-                namespace[name] = _rpc_stub(rpc, "__subst__." + name)
-            args = _bind_test_functions(_decode(request["args"]))
-            kwargs = _decode(request["kwargs"])
-            try:
-                with _quiet():
-                    result = func(*args, **kwargs)
-                reply = {"status": "ok", "result": _encode(result), "args": _encode(args)}
-            except BaseException as exc:  # noqa: BLE001
-                etype, message, where = _describe_exception(exc)
-                reply = {"status": "raised", "etype": etype, "message": message, "where": where}
-            finally:
-                for name, value in saved.items():
-                    if value is saved:
-                        namespace.pop(name, None)
-                    else:
-                        namespace[name] = value
-            reply["events"] = take_events()
-            send(reply)
-        else:
-            return
-
-
 def _load_callable(spec):
     """A function from 'module:name' or 'module.name' (for the wrap_command setting)."""
     module, _, name = spec.replace(":", ".").rpartition(".")
@@ -544,10 +135,10 @@ def _load_callable(spec):
 
 
 def _worker_files():
-    """What the worker must read: this file and the utility modules it loads by path. Not the
-    rest of rnnlib: the references stay out of the worker's reach."""
-    files = [os.path.abspath(__file__)]
-    files += [os.path.join(_RNNLIB_DIR, f"{name}.py") for name in _UTILITY_MODULES]
+    """What the worker must read: its own file and the utility modules it loads by path. Not
+    this file (the checks compute the references) nor the rest of rnnlib."""
+    files = [os.path.abspath(_wire.__file__)]
+    files += [os.path.join(_RNNLIB_DIR, f"{name}.py") for name in _wire.UTILITY_MODULES]
     return tuple(sorted({f for f in files if os.path.isfile(f)}))
 
 
@@ -565,7 +156,7 @@ class _Worker:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME")}
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TMPDIR=self.scratch, MPLBACKEND="Agg")
-        argv = [sys.executable, "-I", os.path.abspath(__file__), "--worker", str(reply_w)]
+        argv = [sys.executable, "-I", os.path.abspath(_wire.__file__), "--worker", str(reply_w)]
         if wrap_command is not None:
             argv = wrap_command(argv, self.scratch, readable=_worker_files(),
                                 writable=(self.scratch,))
@@ -846,7 +437,8 @@ class Spec:
     Subclasses set ``name`` (the function students write), ``reference`` (rnnlib's, dotted),
     ``returns`` (names of the returned tuple's items, or None for a single value),
     ``outputs`` (the items compared), ``substitutes`` ({other graded function: its reference},
-    replaced by rnnlib's while this one is graded) and ``helpers`` (rnnlib functions the
+    replaced by rnnlib's while this one is graded; ``lent_for`` names the argument of each that
+    must come from the test's own data) and ``helpers`` (rnnlib functions the
     student's function may call), and implement the case builders and ``mistakes``.
     """
 
@@ -854,6 +446,9 @@ class Spec:
     returns = None
     outputs = ("value",)
     substitutes = {}
+    #: {substitute: its argument that must hold this test's data}: a lent reference answers
+    #: only for the case being graded, so that it cannot be laundered into another test
+    lent_for = {}
     helpers = ()
     parts = ("shapes", "values", "random")
     error_hint = ""
@@ -1370,6 +965,7 @@ class _RnnForward(Spec):
     returns = ("a", "y_pred", "caches")
     outputs = ("a", "y_pred")
     substitutes = {"rnn_cell_forward": "rnnlib.rnn.rnn_cell_forward"}
+    lent_for = {"rnn_cell_forward": "parameters"}
     error_hint = ("x[:, :, t] is x<t> (n_x, m); a and y_pred are (n_a, m, T_x) and "
                   "(n_y, m, T_x), filled one time step at a time")
 
@@ -1532,6 +1128,7 @@ class _RnnBackward(Spec):
     name, reference = "rnn_backward", "rnnlib.rnn.rnn_backward"
     outputs = _RNN_SEQ_GRAD_KEYS
     substitutes = {"rnn_cell_backward": "rnnlib.rnn.rnn_cell_backward"}
+    lent_for = {"rnn_cell_backward": "cache"}
     error_hint = ("caches is (list of T_x cell caches, x); step t gets da[:, :, t] + the "
                   "gradient flowing back from step t+1")
 
@@ -1865,6 +1462,7 @@ class _Optimize(Spec):
     returns = ("loss", "gradients", "a_last")
     outputs = ("loss", "gradients", "a_last", "parameters")
     substitutes = {"clip": "rnnlib.optim.clip"}
+    lent_for = {"clip": "gradients"}
     helpers = ("rnnlib.language_model.loss_and_gradients", "rnnlib.optim.update_parameters")
     parts = ("values", "random")
 
@@ -2024,6 +1622,7 @@ class _GruForward(Spec):
     returns = ("c", "y_pred", "caches")
     outputs = ("c", "y_pred")
     substitutes = {"gru_cell_forward": "rnnlib.gru.gru_cell_forward"}
+    lent_for = {"gru_cell_forward": "parameters"}
     error_hint = "x[:, :, t] is x<t> (n_x, m); c is (n_a, m, T_x), y_pred (n_y, m, T_x)"
 
     def _case(self, label, seed, n_x, n_a, n_y, m, T_x):
@@ -2149,6 +1748,7 @@ class _LstmForward(Spec):
     returns = ("a", "y", "c", "caches")
     outputs = ("a", "y", "c")
     substitutes = {"lstm_cell_forward": "rnnlib.lstm.lstm_cell_forward"}
+    lent_for = {"lstm_cell_forward": "parameters"}
     error_hint = "x[:, :, t] is x<t> (n_x, m); a and c are (n_a, m, T_x), y (n_y, m, T_x)"
 
     def _case(self, label, seed, n_x, n_a, n_y, m, T_x):
@@ -2336,6 +1936,7 @@ class _LstmBackward(Spec):
     name, reference = "lstm_backward", "rnnlib.lstm.lstm_backward"
     outputs = _LSTM_SEQ_GRAD_KEYS
     substitutes = {"lstm_cell_backward": "rnnlib.lstm.lstm_cell_backward"}
+    lent_for = {"lstm_cell_backward": "cache"}
     error_hint = ("caches is (list of T_x cell caches, x); step t gets da[:, :, t] + da_prevt "
                   "and dc_prevt from step t+1")
 
@@ -2584,13 +2185,8 @@ SPECS = {spec.name: spec for spec in (
     _BrnnForward(), _DeepForward(),
 )}
 
-_IN_WORKER = False  # set in the grading worker, where test cells never run
-
-
 def _check_in_kernel(name, func, part):
     """The failure to raise (a fresh exception, so the traceback stays short), or None."""
-    if _IN_WORKER:
-        return None
     spec = SPECS[name]
     try:
         message = _run_part(spec, part, _LocalFunction(func, spec))
@@ -2741,6 +2337,26 @@ def _setup_imports(sources):
     return given
 
 
+def _fingerprints(obj, depth=0):
+    """{(dtype, shape, digest)} of the numeric arrays in ``obj`` (nested tuples, lists and
+    dicts): where the data a lent reference is called with came from."""
+    import hashlib
+
+    found = set()
+    if depth > 20:
+        return found
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc":
+        a = np.ascontiguousarray(obj)
+        found.add((a.dtype.str, a.shape, hashlib.sha1(a.tobytes()).hexdigest()))
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            found |= _fingerprints(v, depth + 1)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found |= _fingerprints(v, depth + 1)
+    return found
+
+
 class _NotebookJudge:
     def __init__(self, cells, timeout=30.0, log=None, wrap_command=None):
         self.cells, self.timeout, self.log = cells, timeout, log
@@ -2761,15 +2377,16 @@ class _NotebookJudge:
         self.top_references = []  # (cell index, what) reached at a cell's top level
         self.active = None  # the spec being graded
         self.call_violations = []
+        self.provenance = set()  # fingerprints of the data of the call being graded
         self.broken = None
         self.cell_errors = {}
 
     # -- the worker --------------------------------------------------------------------------
 
     def _start(self):
-        self.worker = _Worker({"op": "setup", "rnnlib_dir": _RNNLIB_DIR, "given": self.given,
-                               "exported": self.exported}, self.timeout, self._serve,
-                              self.wrap_command)
+        setup = {"op": "setup", "rnnlib_dir": _RNNLIB_DIR, "given": self.given,
+                 "exported": self.exported, "checks": sorted(SPECS)}
+        self.worker = _Worker(setup, self.timeout, self._serve, self.wrap_command)
 
     def _restart(self):
         if self.worker is not None:
@@ -2794,6 +2411,13 @@ class _NotebookJudge:
                     self.call_violations.append(what)
                 return {"error": ["RuntimeError", f"{what} is not available here"]}
             qualname = self.active.substitutes[name]
+            foreign = self._foreign_input(name, qualname, request)
+            if foreign:
+                what = (f"rnnlib's {name} (lent while {self.active.name} is graded) with "
+                        f"{foreign} that this test did not give: the lent function answers "
+                        f"only for the test's own inputs")
+                self.call_violations.append(what)
+                return {"error": ["RuntimeError", f"{what}"]}
         else:
             module, _, name = qualname.rpartition(".")
             if name not in self.given.get(module, ()):
@@ -2806,9 +2430,28 @@ class _NotebookJudge:
                                                 f"while grading"]}
             with _quiet(), _time_limit(self.timeout):
                 result = _reference(qualname)(*args, **kwargs)
+            self.provenance |= _fingerprints((result, args, kwargs))
             return {"result": _encode(result), "args": _encode(args), "kwargs": _encode(kwargs)}
         except Exception as e:  # noqa: BLE001 - the reference's error goes back to the caller
             return {"error": [type(e).__name__, str(e)]}
+
+    def _foreign_input(self, name, qualname, request):
+        """The argument of a lent ``name`` that holds arrays neither of this test's case nor of
+        an answer the judge gave during this call (None when all are)."""
+        import inspect
+
+        arg = self.active.lent_for.get(name)
+        if arg is None:
+            return None
+        try:
+            args, kwargs = _decode(request.get("args")), _decode(request.get("kwargs"))
+            bound = inspect.signature(_reference(qualname)).bind_partial(*args, **kwargs)
+        except (TypeError, ValueError):
+            return None  # the reference itself will say what is wrong with the call
+        value = bound.arguments.get(arg)
+        if value is None or _fingerprints(value) <= self.provenance:
+            return None
+        return f"a {arg} argument"
 
     # -- cells -------------------------------------------------------------------------------
 
@@ -2839,6 +2482,7 @@ class _NotebookJudge:
         if self.broken:
             raise GradingFailure(f"{spec.name}: {self.broken}.")
         self.call_violations = []
+        self.provenance = _fingerprints((args, kwargs))
         message = {"op": "call", "fn": fn_name, "args": _encode(tuple(args)),
                    "kwargs": _encode(kwargs), "subst": list(spec.substitutes)}
         try:
@@ -2931,27 +2575,22 @@ def judge_notebook(nb, timeout=30.0, log=None, wrap_command=None):
 
 
 def _apply_verdicts(nb, verdicts, log=None):
-    """Turn the judge's failures into error outputs of the test cells (which nbgrader then
-    scores 0). A test passes only if the kernel and the judge both pass it; an integrity
-    violation always replaces the kernel's output."""
+    """Write the judge's verdicts as the test cells' outputs (which nbgrader then scores): the
+    checks' sentences on a pass, an error naming every failure otherwise. The test cells did
+    not run in the student's kernel (it never sees a test's source), so whatever outputs they
+    carry are replaced."""
     import nbformat
 
     changed = []
     for index, results in verdicts.items():
         cell = nb.cells[index]
-        for output in cell.get("outputs", []):
-            # The kernel's traceback would show the cell's lines (hidden tests included) and
-            # the grading code's: keep the sentence only.
-            if output.get("output_type") == "error":
-                output["traceback"] = [f"\x1b[0;31m{output.get('ename')}\x1b[0m: {line}"
-                                       for line in str(output.get("evalue")).splitlines()]
         failures = [r for r in results if not r["passed"]]
         if not failures:
+            text = "\n".join(r["message"] for r in results if r.get("message"))
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                   text=(text or "passed") + "\n")]
             continue
-        kernel_failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
         violations = [r for r in failures if r["violation"]]
-        if kernel_failed and not violations:
-            continue
         decisive = violations or failures
         text = "\n".join(r["message"] for r in decisive)
         name = "IntegrityViolation" if violations else "GradingFailure"
@@ -3055,7 +2694,5 @@ def __getattr__(name):
 for _module in _WATCHED_MODULES:  # numpy.testing is imported lazily: watch it from the start
     importlib.import_module(_module)
 del _module
-_KERNEL_SNAPSHOT = None if __name__ == "__main__" else _snapshot(_watched_names() + [__name__])
+_KERNEL_SNAPSHOT = _snapshot(_watched_names() + [__name__])
 
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
-    _worker_main(int(sys.argv[2]))

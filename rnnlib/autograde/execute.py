@@ -77,8 +77,9 @@ class JudgedExecute(Execute):
     ).tag(config=True)
     delegate = Unicode(
         "", help="'module:function' deciding, from a test cell's source, that another "
-                 "out-of-kernel judge (rnnlib.grading.JudgeCells) grades it: such cells run in "
-                 "the kernel as in stock nbgrader, and the kernel then gets all of rnnlib."
+                 "out-of-kernel judge (rnnlib.grading.JudgeCells) grades it: such cells are not "
+                 "run in the kernel (they fail until that judge writes its verdict), and the "
+                 "kernel gets all of rnnlib for the notebook's own demonstrations."
     ).tag(config=True)
     raise_on_iopub_timeout = Bool(False).tag(config=True)
 
@@ -173,6 +174,13 @@ class JudgedExecute(Execute):
         if (self.judge_tests and is_test_cell(cell) and grade_id in self._tests
                 and grade_id not in self._delegated):
             await self._judge_cell(cell, cell_index, grade_id)
+            return cell
+        if is_test_cell(cell) and grade_id in self._delegated:
+            # The other judge grades it outside the kernel, which never sees a test's source
+            # (a student cell could read the kernel's history). Until then it fails: a judge
+            # that does not run cannot leave a passing test behind.
+            cell.outputs = [self._error("NotJudged", "this test is graded outside the "
+                                        "notebook's kernel, and that grading did not run")]
             return cell
         if not cell.source.strip():
             return cell
