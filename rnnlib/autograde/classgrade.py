@@ -31,6 +31,7 @@ import concurrent.futures
 import contextlib
 import copy
 import io
+import itertools
 import json
 import logging
 import multiprocessing
@@ -47,6 +48,8 @@ from traitlets import Enum, Integer, Unicode
 from traitlets.config import Configurable
 
 from . import gradebook as gbk
+from .submission import Refused, remember, timestamp_problem
+from .submission import inspect as inspect_submission
 
 
 class ClassGrade(Configurable):
@@ -139,6 +142,7 @@ def grade_job(job, template=None):
             coursedir = CourseDirectory(config=config)
             converter = Autograde(coursedir=coursedir, config=config)
             converter.force = True
+            remember(sid, aid, job.get("link_flags", []))
             try:
                 converter.start()
             except NbGraderException:
@@ -198,6 +202,8 @@ def needs_grading(coursedir, assignment, student, force):
     if force or not os.path.exists(dest):
         return True
     src = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    if timestamp_problem(src) or timestamp_problem(dest):
+        return True  # graded again, and refused with the reason (nbgrader's reading crashes)
     new, old = (coursedir.get_existing_timestamp(src), coursedir.get_existing_timestamp(dest))
     return new is not None and old is not None and new > old
 
@@ -322,7 +328,20 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
         template = pathlib.Path(tmp) / "template.db"
         gbk.make_template(coursedir.db_url, assignment, template, coursedir.course_id)
         template_bytes = template.read_bytes()
+    refused, link_flags = [], {}
+    for sid in list(wanted):  # before anything reads the submission (see submission.py)
+        folder = coursedir.format_path(coursedir.submitted_directory, sid, assignment)
+        try:
+            link_flags[sid] = inspect_submission(folder)
+        except Refused as exc:
+            wanted.remove(sid)
+            refused.append({"assignment": assignment, "student": sid, "ok": False,
+                            "files": None, "grades": None, "seconds": 0.0,
+                            "log": f"[ClassGrade | ERROR] refused: {exc}\n"})
     job_list = make_jobs(app, assignment, wanted, template_bytes)
+    for job in job_list:
+        job["link_flags"] = link_flags.get(job["student"], [])
+    stream_refused = list(refused)
     if backend == "dask":
         stream = _dask_results(job_list, workers, scheduler)
     else:
@@ -335,7 +354,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
                    file=sys.stderr)
     try:
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            for result in stream:
+            for result in itertools.chain(stream_refused, stream):
                 apply_result(coursedir, result, gb)
                 results.append(result)
                 if bar is not None:

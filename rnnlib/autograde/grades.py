@@ -16,7 +16,11 @@ from nbgrader import utils
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells, SaveAutoGrades
 
-from .record import KEY, record_for
+from .record import KEY, add_flag, record_for
+
+#: Notebook metadata key that carries the sanitize step's flags to the autograde step (nbgrader
+#: runs them as two conversions; the submission's own value is dropped first).
+PENDING = "autograde_pending_flags"
 
 
 class SafeOverwriteCells(OverwriteCells):
@@ -24,10 +28,15 @@ class SafeOverwriteCells(OverwriteCells):
 
     def preprocess(self, nb, resources):
         nb.metadata.pop(KEY, None)
+        nb.metadata.pop(PENDING, None)
         for cell in nb.cells:
             cell.metadata.pop(KEY, None)
         self._roles = None
-        return super().preprocess(nb, resources)
+        self._seen, self._flags = set(), []
+        nb, resources = super().preprocess(nb, resources)
+        if self._flags:
+            nb.metadata[PENDING] = self._flags
+        return nb, resources
 
     def _load_roles(self):
         if self._roles is None:
@@ -50,6 +59,16 @@ class SafeOverwriteCells(OverwriteCells):
             # a cell the instructor never wrote (or with broken metadata): a plain cell
             del cell.metadata["nbgrader"]
             return cell, resources
+        if grade_id in self._seen:
+            # a copy of an instructor's cell: a plain cell. (nbgrader's DeduplicateIds would
+            # leave it with empty metadata, which its metadata check then takes for an old
+            # schema: the whole run stops, and the students after this one get no grade.)
+            del cell.metadata["nbgrader"]
+            self._flags.append(("structure", f"cell {grade_id} appears more than once: its "
+                                             f"copy at cell {cell_index} was graded as a "
+                                             f"plain cell"))
+            return cell, resources
+        self._seen.add(grade_id)
         source = roles["source"][grade_id]
         fixed = {"grade_id": grade_id, "grade": grade_id in roles["grade"],
                  "solution": grade_id in roles["solution"], "locked": bool(source.locked),
@@ -93,6 +112,14 @@ class SafeOverwriteCells(OverwriteCells):
         return nb, resources
 
 
+def take_pending_flags(nb, resources):
+    """Move the sanitize step's flags from the notebook into the record; returns the record."""
+    record = record_for(resources)
+    for kind, reason in nb.metadata.pop(PENDING, None) or []:
+        add_flag(record, kind, reason)
+    return record
+
+
 class SaveJudgedGrades(SaveAutoGrades):
     """nbgrader's ``SaveAutoGrades``, scoring judged test cells from the judge's verdicts."""
 
@@ -127,7 +154,7 @@ class RecordVerdicts(NbGraderPreprocessor):
     """Write the grader's record into ``nb.metadata["autograde"]`` (replacing the student's)."""
 
     def preprocess(self, nb, resources):
-        record = record_for(resources)
+        record = take_pending_flags(nb, resources)
         nb.metadata[KEY] = record
         return nb, resources
 

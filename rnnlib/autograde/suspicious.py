@@ -12,7 +12,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .modules import DEFAULT_ALLOWED
-from .record import add_flag, record_for
+from .record import add_flag
 
 #: Names that, assigned to as attributes, mean patching a library or the grading helpers.
 PATCHED_ROOTS = {"np", "numpy", "testing", "npt", "rnnlib", "grading", "builtins",
@@ -145,7 +145,13 @@ class FlagSuspiciousCode(NbGraderPreprocessor):
     files that shadow modules."""
 
     def preprocess(self, nb, resources):
-        record = record_for(resources)
+        from .grades import take_pending_flags
+        from .submission import take_flags
+
+        record = take_pending_flags(nb, resources)
+        info = resources.get("nbgrader") or {}
+        for reason in take_flags(info.get("student"), info.get("assignment")):
+            add_flag(record, "links", reason)
         folder = (resources.get("metadata") or {}).get("path")
         for reason in shadowing_files(folder) if folder else []:
             add_flag(record, "cheating", reason)
