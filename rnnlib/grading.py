@@ -160,6 +160,7 @@ class _Worker:
         if wrap_command is not None:
             argv = wrap_command(argv, self.scratch, readable=_worker_files(),
                                 writable=(self.scratch,))
+        self.argv = argv  # its release() (if any) kills what the worker left behind
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -196,6 +197,9 @@ class _Worker:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        release = getattr(self.argv, "release", None)
+        if release is not None:
+            release()
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=10)
         for f in (self.proc.stdin,):
@@ -2358,8 +2362,10 @@ def _fingerprints(obj, depth=0):
 
 
 class _NotebookJudge:
-    def __init__(self, cells, timeout=30.0, log=None, wrap_command=None):
+    def __init__(self, cells, timeout=30.0, log=None, wrap_command=None, notebook_timeout=300.0):
         self.cells, self.timeout, self.log = cells, timeout, log
+        self.deadline = time.monotonic() + notebook_timeout
+        self.notebook_timeout = notebook_timeout
         self.wrap_command = wrap_command
         self.graded = {c for cell in cells if _cell_role(cell) == "test"
                        for c, _, _ in parse_checks(cell.get("source", ""))}
@@ -2455,11 +2461,22 @@ class _NotebookJudge:
 
     # -- cells -------------------------------------------------------------------------------
 
+    def _left(self):
+        """Seconds left of the notebook's budget (at most one call's limit)."""
+        return max(0.5, min(self.timeout, self.deadline - time.monotonic()))
+
+    def _out_of_time(self):
+        if time.monotonic() >= self.deadline and not self.broken:
+            self.broken = (f"the notebook used its {self.notebook_timeout:g} s in all "
+                           f"(each cell and call also has {self.timeout:g} s)")
+        return bool(self.broken)
+
     def _exec(self, index, source):
-        if self.broken:
+        if self.broken or self._out_of_time():
             return
         try:
-            reply = self.worker.request({"op": "exec", "cell": index, "source": source})
+            reply = self.worker.request({"op": "exec", "cell": index, "source": source},
+                                        timeout=self._left())
         except _WorkerLost as lost:
             self.cell_errors[index] = f"the cell {lost}"
             self._restart()
@@ -2479,14 +2496,14 @@ class _NotebookJudge:
 
     def call(self, fn_name, spec, args, kwargs):
         """One call of the student's function for a check (used by _WorkerFunction)."""
-        if self.broken:
+        if self.broken or self._out_of_time():
             raise GradingFailure(f"{spec.name}: {self.broken}.")
         self.call_violations = []
         self.provenance = _fingerprints((args, kwargs))
         message = {"op": "call", "fn": fn_name, "args": _encode(tuple(args)),
                    "kwargs": _encode(kwargs), "subst": list(spec.substitutes)}
         try:
-            reply = self.worker.request(message)
+            reply = self.worker.request(message, timeout=self._left())
         except _WorkerLost as lost:
             self._restart()
             raise GradingFailure(
@@ -2559,19 +2576,20 @@ class _NotebookJudge:
         return verdicts
 
 
-def judge_notebook(nb, timeout=30.0, log=None, wrap_command=None):
+def judge_notebook(nb, timeout=30.0, log=None, wrap_command=None, notebook_timeout=300.0):
     """Grade the test cells of notebook ``nb`` (an nbformat node or a dict) outside its kernel.
 
     Returns {cell index: [result]} for the test cells that call ``grading.check_*``; each
     result is a dict with check, function, part, passed, message and violation (True for an
     integrity violation: rnnlib's reference reached, numpy or the grading code patched).
-    ``timeout`` bounds each cell and each call in the worker (seconds); ``wrap_command``, a
+    ``timeout`` bounds each cell and each call in the worker (seconds), ``notebook_timeout``
+    all of them together; ``wrap_command``, a
     function or a 'module:function' string, puts the worker in a sandbox (see ``_Worker``).
     """
     if isinstance(wrap_command, str):
         wrap_command = _load_callable(wrap_command) if wrap_command else None
     return _NotebookJudge(list(nb["cells"]), timeout=timeout, log=log,
-                          wrap_command=wrap_command).run()
+                          wrap_command=wrap_command, notebook_timeout=notebook_timeout).run()
 
 
 def _apply_verdicts(nb, verdicts, log=None):
@@ -2618,6 +2636,8 @@ def _nbgrader_preprocessors():
 
         timeout = Float(30.0, help="Seconds allowed for each cell or call in the grading "
                                    "worker.").tag(config=True)
+        notebook_timeout = Float(300.0, help="Seconds allowed for the whole notebook in the "
+                                             "grading worker.").tag(config=True)
         wrap_command = Unicode(
             "rnnlib.autograde.sandbox:wrap_command",
             help="'module:function' that wraps the worker's command line in a sandbox, called "
@@ -2627,7 +2647,8 @@ def _nbgrader_preprocessors():
 
         def preprocess(self, nb, resources):
             verdicts = judge_notebook(nb, timeout=self.timeout, log=self.log,
-                                      wrap_command=self.wrap_command or None)
+                                      wrap_command=self.wrap_command or None,
+                                      notebook_timeout=self.notebook_timeout)
             _apply_verdicts(nb, verdicts, log=self.log)
             return nb, resources
 

@@ -180,7 +180,9 @@ def test_sandboxed_command_sees_only_what_it_is_given(tmp_path):
     assert lines == ["FileNotFoundError", "FileNotFoundError", "read", "me", "OSError", "ok",
                      "ConnectionRefusedError", "MemoryError"], (out.stdout, out.stderr)
     assert secret.read_text() == "grades" and shared.read_text() == "read me"
-    assert (work / "mine.txt").exists()
+    # the write succeeded ("ok") in the sandbox's own size-limited tmpfs, never on the host
+    assert not (work / "mine.txt").exists()
+    argv.release()
 
 
 # -- wiring into nbgrader ------------------------------------------------------------------

@@ -48,6 +48,7 @@ from traitlets import Enum, Integer, Unicode
 from traitlets.config import Configurable
 
 from . import gradebook as gbk
+from .logsafe import escape
 from .submission import Refused, remember, timestamp_problem
 from .submission import inspect as inspect_submission
 
@@ -115,6 +116,10 @@ def grade_job(job, template=None):
     from nbgrader.converters import Autograde
     from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
+
+    from .logsafe import install
+
+    install()  # this process may not have loaded nbgrader_config.py (a pool or Dask worker)
 
     started = time.monotonic()
     aid, sid = job["assignment"], job["student"]
@@ -359,7 +364,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
                 results.append(result)
                 if bar is not None:
                     bar.set_postfix_str(
-                        f"{result['student']}: {'ok' if result['ok'] else 'FAILED'}")
+                        f"{escape(result['student'])}: {'ok' if result['ok'] else 'FAILED'}")
                     bar.update(1)
     finally:
         if bar is not None:
@@ -401,7 +406,7 @@ def main(argv=None):
     failed = [r["student"] for r in results if not r["ok"]]
     print(f"graded {len(results)} submissions of {args.assignment}; "
           f"{len(failed)} could not be graded automatically"
-          + (f": {', '.join(sorted(failed))}" if failed else ""))
+          + (f": {escape(', '.join(sorted(failed)))}" if failed else ""))
     return 1 if failed else 0
 
 

@@ -81,6 +81,11 @@ class JudgedExecute(Execute):
                  "run in the kernel (they fail until that judge writes its verdict), and the "
                  "kernel gets all of rnnlib for the notebook's own demonstrations."
     ).tag(config=True)
+    notebook_timeout = Integer(
+        300, help="Seconds one notebook may run in all (its cells and its judged tests); the "
+                  "cells after that are not run and the notebook is flagged. Each cell also "
+                  "has Execute.timeout."
+    ).tag(config=True)
     raise_on_iopub_timeout = Bool(False).tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -95,6 +100,7 @@ class JudgedExecute(Execute):
         self._tests = self._test_sources(resources)
         self._scratch = Scratch((resources.get("metadata") or {}).get("path"))
         self._restarts, self._dead, self._replayable = 0, False, []
+        self._deadline = time.monotonic() + self.notebook_timeout
         self._judge = None
         self._output_bytes = {}
         self._cwd = (resources.get("metadata") or {}).get("path")
@@ -154,6 +160,8 @@ class JudgedExecute(Execute):
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
+        if hasattr(self.km, "seal_ipc"):
+            self.km.seal_ipc()
         if getattr(self.km, "unsandboxed", False):
             add_flag(self._record, "sandbox",
                      "graded WITHOUT a sandbox: bubblewrap is not available")
@@ -184,6 +192,10 @@ class JudgedExecute(Execute):
             return cell
         if not cell.source.strip():
             return cell
+        if self._out_of_time(cell_index):
+            cell.outputs = [self._error("NotRun", f"not run: the notebook used its "
+                                        f"{self.notebook_timeout} s")]
+            return cell
         if self._dead:
             cell.outputs = [self._error("NotRun", "not run: the kernel was restarted too "
                                         "many times")]
@@ -202,6 +214,20 @@ class JudgedExecute(Execute):
         return cell
 
     execute_cell = run_sync(async_execute_cell)
+
+    def _get_timeout(self, cell):
+        """The cell's limit, cut to what is left of the notebook's."""
+        timeout = super()._get_timeout(cell)
+        left = max(1, int(self._deadline - time.monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def _out_of_time(self, cell_index):
+        if time.monotonic() < self._deadline:
+            return False
+        add_flag(self._record, "timeout", f"the notebook ran longer than its "
+                 f"{self.notebook_timeout} s in all; the cells from cell {cell_index} on were "
+                 f"not run")
+        return True
 
     def _memory_limit(self):
         limit = getattr(self.km, "memory_limit", None)
@@ -348,6 +374,12 @@ class JudgedExecute(Execute):
 
     # -- judged test cells -------------------------------------------------------------------
     async def _judge_cell(self, cell, cell_index, grade_id):
+        if self._out_of_time(cell_index):
+            cell.outputs = [self._error("NotRun", f"not graded: the notebook used its "
+                                        f"{self.notebook_timeout} s")]
+            self._record["cells"][grade_id] = {"status": "fail", "reason": "out of time",
+                                               "functions": [], "flag": "timeout"}
+            return
         loop = asyncio.get_running_loop()
         timeout = self._get_timeout(cell)
         deadline = None if timeout is None else time.monotonic() + timeout

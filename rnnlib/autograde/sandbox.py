@@ -10,8 +10,14 @@ ours) uses in place of the stock one. Every kernel it starts
   jupyter's ``ipc`` transport), its own PID namespace, and, when grading runs as root, drops to
   the unprivileged uid ``nobody`` with no capabilities;
 - runs under ``prlimit``: an address-space (memory) limit, a file size limit, no core dumps and,
-  when it runs as ``nobody``, a process limit;
-- may write only its scratch directory, which is deleted after grading.
+  when it runs as its own uid, a process limit;
+- when grading runs as root, runs as a uid of its own and in a control group of its own
+  (:mod:`rnnlib.autograde.confine`): the memory limit holds for all its processes together
+  (tmpfs files and memfds included), the process limit and the CPU are its own, and everything
+  it started is killed when its notebook ends;
+- may write only size-limited tmpfs mounts (its working directory, a copy of the submission's
+  files; HOME; TMPDIR; /tmp; /dev/shm), never the grader's disk: the kernel's socket folder is
+  sealed once the kernel is up.
 
 Where ``bwrap`` is missing (or cannot start) grading still works, with the memory limits and the
 scratch copy but without isolation, and a loud warning in the log and in every graded notebook's
@@ -27,13 +33,20 @@ import sys
 import tempfile
 from functools import lru_cache
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import channel_socket_types
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
 
 log = logging.getLogger(__name__)
 
-#: uid/gid the kernel drops to when grading runs as root.
+#: uid/gid the kernel drops to when grading runs as root and no uid of its own is leased.
 NOBODY = 65534
+
+#: Bytes each writable tmpfs of a sandbox may hold (working directory, HOME, TMPDIR, /tmp):
+#: the disk a submission may use.
+SCRATCH_BYTES = 256 * 1024**2
+SHM_BYTES = 64 * 1024**2
 
 WARNING = (
     "\n" + "!" * 78 + "\n"
@@ -88,8 +101,14 @@ def _system_binds():
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
                  "fonts", "mime.types", "ssl/openssl.cnf"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += tmpfs_args("/dev/shm", SHM_BYTES) + tmpfs_args("/tmp", SCRATCH_BYTES)
     return args
+
+
+def tmpfs_args(path, size):
+    """bwrap arguments for a private, size-limited tmpfs at ``path`` that any uid may write."""
+    return ["--perms", "1777", "--size", str(int(size)), "--tmpfs", str(path)]
 
 
 def _ensure_parents(path, made):
@@ -110,20 +129,23 @@ def _ensure_parents(path, made):
 class Scratch:
     """A grading kernel's private directories, all under one temporary root.
 
-    - ``work``: the kernel's working directory, a copy of the submission's files (no
-      notebooks); ``home`` and ``tmp``: HOME and TMPDIR; ``ipc``: the kernel's sockets and
-      connection file. All four are writable by the kernel.
+    - ``src``: the submission's files (no notebooks), read-only in the sandbox; the kernel's
+      working directory ``work`` is a tmpfs that starts as a copy of them.
+    - ``work``, ``home`` and ``tmp``: working directory, HOME and TMPDIR, size-limited tmpfs
+      mounts in the sandbox (plain folders here); ``ipc``: the kernel's sockets and connection
+      file, writable by the kernel until it is up.
     - ``lib``: read-only modules the kernel may import (the student's view of rnnlib).
     """
 
     def __init__(self, notebook_dir=None, base=None):
         self.root = pathlib.Path(tempfile.mkdtemp(prefix="ag-", dir=base or "/tmp"))
         os.chmod(self.root, 0o755)
-        for name in ("work", "home", "tmp", "ipc", "lib"):
+        for name in ("src", "work", "home", "tmp", "ipc", "lib"):
             (self.root / name).mkdir()
         if notebook_dir:
-            copy_submission(pathlib.Path(notebook_dir), self.work)
+            copy_submission(pathlib.Path(notebook_dir), self.src)
 
+    src = property(lambda self: self.root / "src")
     work = property(lambda self: self.root / "work")
     home = property(lambda self: self.root / "home")
     tmp = property(lambda self: self.root / "tmp")
@@ -249,35 +271,54 @@ def _drop_args(uid):
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
 
 
+class SandboxCommand(list):
+    """A command line (a list) whose sandbox :meth:`release` kills and frees afterwards."""
+
+    confinement = None
+
+    def release(self):
+        if self.confinement is not None:
+            self.confinement.release()
+            self.confinement = None
+
+
+#: The start of a sandboxed command: the working directory starts as a copy of ``src``.
+COPY_IN = 'cp -R "$0/." "$1/" 2>/dev/null; shift; exec "$@"'
+
+
 def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
                  file_size_limit=256 * 1024**2, process_limit=256):
     """``argv`` made to run in the grading sandbox (or, without bubblewrap, with the limits
-    only and the loud warning).
+    only and the loud warning); a :class:`SandboxCommand`: call its ``release()`` when the
+    process is done (it kills whatever the process left behind and frees its uid and group).
 
     For any process that runs student code outside a kernel (``rnnlib.grading``'s worker): it
-    sees the system, the Python installation, the ``readable`` files or folders (read-only),
-    and ``cwd`` and ``writable`` (read-write; given to the unprivileged user when grading runs
-    as root); no network, its own PID namespace, memory/file-size/process limits. The caller's
-    environment and inherited file descriptors (``pass_fds``, pipes) are kept.
+    sees the system, the Python installation and the ``readable`` files or folders
+    (read-only); ``cwd`` and ``writable`` are size-limited tmpfs mounts of its own (the host
+    folders stay empty); no network, its own PID namespace, uid and control group when grading
+    runs as root (:mod:`rnnlib.autograde.confine`), memory/file-size/process limits. The
+    caller's environment and inherited file descriptors (``pass_fds``, pipes) are kept.
     """
+    from .confine import Confinement
+
     bwrap = bwrap_path()
     if bwrap is None:
         warn_unsandboxed()
-        return _limit_args(memory_limit, file_size_limit) + list(argv)
+        return SandboxCommand(_limit_args(memory_limit, file_size_limit) + list(argv))
+    confinement = Confinement(memory_limit, process_limit)
+    uid = confinement.uid if confinement.uid is not None else NOBODY
     dropping = os.geteuid() == 0
-    rw = [pathlib.Path(cwd)] + [pathlib.Path(p) for p in writable]
-    if dropping:
-        for top in rw:
-            for dirpath, dirnames, filenames in os.walk(top):
-                os.chown(dirpath, NOBODY, NOBODY)
-                for name in dirnames + filenames:
-                    os.chown(os.path.join(dirpath, name), NOBODY, NOBODY,
-                             follow_symlinks=False)
-    binds = [("ro", p) for p in readable] + [("rw", p) for p in rw]
-    return ([bwrap] + sandbox_args(binds, chdir=cwd)
-            + (_drop_args(NOBODY) if dropping else [])
-            + _limit_args(memory_limit, file_size_limit, process_limit if dropping else None)
-            + list(argv))
+    binds = [("ro", p) for p in readable]
+    args = sandbox_args(binds, chdir=None)[:-1]  # without the final "--"
+    for path in [pathlib.Path(cwd)] + [pathlib.Path(p) for p in writable]:
+        args += tmpfs_args(path, SCRATCH_BYTES)
+    args += ["--chdir", str(cwd), "--"]
+    command = SandboxCommand(confinement.wrap(
+        [bwrap] + args + (_drop_args(uid) if dropping else [])
+        + _limit_args(memory_limit, file_size_limit, process_limit if dropping else None)
+        + list(argv)))
+    command.confinement = confinement
+    return command
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -298,11 +339,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         256 * 1024**2, help="Largest file a grading kernel may write, in bytes (RLIMIT_FSIZE)."
     ).tag(config=True)
     process_limit = Integer(
-        256, help="Processes and threads of the sandbox user (RLIMIT_NPROC; applied only when "
-                  "the kernel runs as nobody)."
+        256, help="Processes and threads of one sandbox (its control group's pids.max and, "
+                  "when it runs as a uid of its own, RLIMIT_NPROC)."
     ).tag(config=True)
     drop_to_uid = Integer(
-        NOBODY, help="uid the kernel runs as when grading runs as root."
+        NOBODY, help="uid the kernel runs as when grading runs as root and uid_per_sandbox is "
+                     "off."
+    ).tag(config=True)
+    uid_per_sandbox = Bool(
+        True, help="When grading runs as root, run each kernel as a uid of its own from a pool "
+                   "(rnnlib.autograde.confine), so that no limit counted per uid is shared."
     ).tag(config=True)
     extra_ro_binds = List(
         Unicode(), help="Further host paths the kernel may read (bound read-only)."
@@ -314,14 +360,24 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("client_class", "rnnlib.autograde.sandbox.BoundedKernelClient")
         super().__init__(**kwargs)
         self._own_scratch = False
+        self.confinement = None
 
     # -- launch -----------------------------------------------------------------------------
     async def _async_pre_start_kernel(self, **kw):
         if self.scratch is None:
             self.scratch = Scratch(kw.get("cwd"))
             self._own_scratch = True
+        from .confine import Confinement
+
+        if self.confinement is not None:  # a restart: nothing of the old kernel survives
+            self.confinement.release()
+        self.confinement = Confinement(self.memory_limit, self.process_limit,
+                                       drop=self._dropping() and self.uid_per_sandbox)
+        self.unseal_ipc()
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL  # student bytes never reach a terminal
         self.transport = "ipc"
         self.ip = str(self.scratch.ipc / "k")
         self.connection_file = str(self.scratch.ipc / "kernel.json")
@@ -337,10 +393,26 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _dropping(self):
         return os.geteuid() == 0 and self.sandbox and bwrap_path() is not None
 
+    def _uid(self):
+        if self.confinement is not None and self.confinement.uid is not None:
+            return self.confinement.uid
+        return self.drop_to_uid
+
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
         if self._dropping():
-            self.scratch.hand_over(self.drop_to_uid, self.drop_to_uid)
+            self.scratch.hand_over(self._uid(), self._uid())
+
+    def seal_ipc(self):
+        """Once the kernel is up: its socket folder is no longer writable for it (the only host
+        folder it could write; the rest are size-limited tmpfs mounts)."""
+        if self._dropping() and self.scratch is not None:
+            os.chown(self.scratch.ipc, 0, 0)
+            os.chmod(self.scratch.ipc, 0o755)
+
+    def unseal_ipc(self):
+        if self.scratch is not None and os.geteuid() == 0:
+            os.chmod(self.scratch.ipc, 0o755)
 
     def _kernel_env(self):
         s = self.scratch
@@ -366,24 +438,56 @@ class SandboxedKernelManager(AsyncKernelManager):
                                    "require_sandbox) but unavailable")
             warn_unsandboxed()
             self.unsandboxed = True
-            return self._limits(False) + cmd
-        return [bwrap] + self.bwrap_args() + self._drop() + self._limits(self._dropping()) + cmd
+            copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
+            return self._limits(False) + copy_in + cmd
+        copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
+        return self.confinement.wrap([bwrap] + self.bwrap_args() + self._drop()
+                                     + self._limits(self._dropping()) + copy_in + cmd)
 
     def _drop(self):
-        return _drop_args(self.drop_to_uid) if self._dropping() else []
+        return _drop_args(self._uid()) if self._dropping() else []
 
     def bwrap_args(self):
         """The bubblewrap arguments: namespaces, the file system and the environment."""
         s = self.scratch
         binds = [("ro", p) for p in self.extra_ro_binds]
-        binds += [("rw", s.root), ("ro", s.lib)]
-        return sandbox_args(binds, chdir=s.work, env=self._kernel_env())
+        binds += [("rw", s.root), ("ro", s.lib), ("ro", s.src)]
+        args = sandbox_args(binds, chdir=None, env=self._kernel_env())[:-1]
+        for path in (s.work, s.home, s.tmp):
+            args += tmpfs_args(path, SCRATCH_BYTES)
+        return args + ["--chdir", str(s.work), "--"]
 
     # -- cleanup ----------------------------------------------------------------------------
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        if self.confinement is not None:
+            self.confinement.release()  # every process the kernel started, gone
+            self.confinement = None
         if not restart and self._own_scratch and self.scratch is not None:
             self.scratch.cleanup()
             self.scratch = None
 
     cleanup_resources = _async_cleanup_resources
+
+
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse messages over :attr:`max_message_bytes` before
+    they are read: the grader decodes what a kernel sends in its own, unsandboxed process."""
+
+    max_message_bytes = Integer(32 * 1024**2).tag(config=True)
+
+    def _create_connected_socket(self, channel, identity=None):
+        import zmq
+
+        url = self._make_url(channel)
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
+        if identity:
+            sock.identity = identity
+        if getattr(self, "curve_publickey", None) is not None:
+            sock.curve_secretkey = self.curve_secretkey
+            sock.curve_publickey = self.curve_publickey
+            sock.curve_serverkey = self.curve_publickey
+        sock.connect(url)
+        return sock
