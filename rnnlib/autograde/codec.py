@@ -20,7 +20,7 @@ ARRAY_KINDS = "biufcUS"
 #: Deepest nesting of containers accepted.
 MAX_DEPTH = 64
 #: Largest encoded message accepted by :func:`decode` (characters).
-MAX_CHARS = 256 * 1024 * 1024
+MAX_CHARS = 16 * 1024 * 1024  # an answer of the kernel, checked before it is decoded
 
 
 class TransferError(ValueError):

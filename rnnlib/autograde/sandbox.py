@@ -471,10 +471,14 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class BoundedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets refuse messages over :attr:`max_message_bytes` before
-    they are read: the grader decodes what a kernel sends in its own, unsandboxed process."""
+    """A kernel client whose sockets refuse messages over a size before they are read: the
+    grader decodes what a kernel sends in its own, unsandboxed process. Replies (where the
+    judge's answers travel) may hold :attr:`max_reply_bytes`; output messages
+    :attr:`max_output_message_bytes` (larger: output beyond the per-cell cap is cut and
+    flagged by the executor, which must see it arrive)."""
 
-    max_message_bytes = Integer(32 * 1024**2).tag(config=True)
+    max_reply_bytes = Integer(32 * 1024**2).tag(config=True)
+    max_output_message_bytes = Integer(128 * 1024**2).tag(config=True)
 
     def _create_connected_socket(self, channel, identity=None):
         import zmq
@@ -482,7 +486,8 @@ class BoundedKernelClient(AsyncKernelClient):
         url = self._make_url(channel)
         sock = self.context.socket(channel_socket_types[channel])
         sock.linger = 1000
-        sock.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
+        limit = self.max_output_message_bytes if channel == "iopub" else self.max_reply_bytes
+        sock.setsockopt(zmq.MAXMSGSIZE, int(limit))
         if identity:
             sock.identity = identity
         if getattr(self, "curve_publickey", None) is not None:
