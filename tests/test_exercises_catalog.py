@@ -209,7 +209,9 @@ TRICKS = {
             "    return _ref(xt, a_prev, parameters)\n    Wax, Waa, ba ="),
             ("PREPEND", "from rnnlib.rnn import rnn_cell_forward as _ref\n")],
         "rnn_forward": [("APPEND", "\nimport numpy.testing\n"
-                                   "numpy.testing.assert_allclose = lambda *a, **k: None\n")],
+                                   "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+                                   # after the tests above: are they in the kernel's history?
+                                   "print('history:', globals().get('In'))\n")],
     }, ("rnn_cell_forward", "rnn_forward")),
     "gru": ({
         "gru_forward": [("APPEND", "\nimport sys\nimport types\n"

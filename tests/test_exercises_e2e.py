@@ -254,6 +254,16 @@ def test_tricks_score_zero_for_the_affected_function(course, assignment):
     assert "Graded outside the notebook" in text
 
 
+def test_no_test_cell_runs_in_the_students_kernel(course):
+    """A cell after the tests prints the kernel's input history: no test (hidden or not) is in
+    it, because the judge grades them outside the kernel."""
+    nb = nbformat.read(course.root / "autograded" / "tricks" / "rnn" / "rnn.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []) if "history:" in o.get("text", ""))
+    assert "def rnn_cell_forward" in printed, printed  # the history was printed
+    assert "grading.check_" not in printed, printed
+
+
 @pytest.mark.parametrize("student", ["solution", "blank", "mistakes1"])
 def test_feedback_hides_the_hidden_tests(course, student):
     text = feedback(course, student, "rnn")

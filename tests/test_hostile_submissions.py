@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("hostile")
 BIN = pathlib.Path(sys.executable).parent
 OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db")
 FULL = catalog.FULL
-NOTEBOOK_TIMEOUT = 14
+NOTEBOOK_TIMEOUT = 25
 
 
 def honest(ctx):
@@ -97,7 +97,7 @@ def disk_filler(ctx):
 def slow_cells(ctx):
     """Many cells, each just under the per-cell limit (4 s here), before the sample test."""
     nb = answered(ctx["release"])
-    for _ in range(8):
+    for _ in range(10):
         nb = _insert_after(nb, "test_clip", "import time\ntime.sleep(3.5)")
     return _nb(nb)
 

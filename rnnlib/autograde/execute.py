@@ -100,7 +100,8 @@ class JudgedExecute(Execute):
         self._tests = self._test_sources(resources)
         self._scratch = Scratch((resources.get("metadata") or {}).get("path"))
         self._restarts, self._dead, self._replayable = 0, False, []
-        self._deadline = time.monotonic() + self.notebook_timeout
+        self._deadline = None  # set when the first cell runs: kernel start-up is not counted
+        self._time_flagged = False
         self._judge = None
         self._output_bytes = {}
         self._cwd = (resources.get("metadata") or {}).get("path")
@@ -218,15 +219,21 @@ class JudgedExecute(Execute):
     def _get_timeout(self, cell):
         """The cell's limit, cut to what is left of the notebook's."""
         timeout = super()._get_timeout(cell)
+        if self._deadline is None:
+            return timeout
         left = max(1, int(self._deadline - time.monotonic()))
         return left if timeout is None else min(timeout, left)
 
     def _out_of_time(self, cell_index):
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.notebook_timeout
         if time.monotonic() < self._deadline:
             return False
-        add_flag(self._record, "timeout", f"the notebook ran longer than its "
-                 f"{self.notebook_timeout} s in all; the cells from cell {cell_index} on were "
-                 f"not run")
+        if not self._time_flagged:
+            self._time_flagged = True
+            add_flag(self._record, "timeout", f"the notebook ran longer than its "
+                     f"{self.notebook_timeout} s in all; the cells from cell {cell_index} on "
+                     f"were not run")
         return True
 
     def _memory_limit(self):
