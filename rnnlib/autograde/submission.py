@@ -131,11 +131,13 @@ def pre_convert_hook(assignment=None, student=None, notebooks=None, **_):
         try:
             reasons = inspect(folder)
             remember(sid, aid, reasons)
-            gone = [n for n in notebooks if pathlib.Path(n).parent == folder
-                    and not os.path.lexists(n)]
-            if gone:
-                names = ", ".join(pathlib.Path(n).name for n in gone)
-                raise Refused(f"the notebook {names} was a link: refused")
+            mine = [n for n in notebooks if pathlib.Path(n).parent == folder]
+            gone = [n for n in mine if not os.path.lexists(n)]
+            if gone:  # a notebook that was a link is not the student's: not graded
+                notebooks[:] = [n for n in notebooks if n not in gone]
+                if len(gone) == len(mine):
+                    names = ", ".join(pathlib.Path(n).name for n in gone)
+                    raise Refused(f"the notebook {names} was a link: refused")
         except Refused as refused:
             log.error("Refusing the submission of %s for %s: %s", sid, aid, refused)
             if notebooks is not None:
