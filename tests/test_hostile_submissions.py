@@ -72,10 +72,12 @@ def memory_in_children(ctx):
     hog = textwrap.dedent("""\
         import subprocess, sys, time
         kids = [subprocess.Popen([sys.executable, "-c",
-                                  "b = bytearray(1024**3); import time; time.sleep(60)"])
+                                  "b = bytearray(1024**3); import time; time.sleep(6)"])
                 for _ in range(4)]
-        time.sleep(3)
-        print("children alive:", sum(k.poll() is None for k in kids))""")
+        time.sleep(4)
+        print("children alive:", sum(k.poll() is None for k in kids))
+        for k in kids:
+            k.wait()""")
     return _nb(_insert_after(answered(ctx["release"]), "clip_code", hog))
 
 
@@ -162,13 +164,17 @@ CASES = {
 }
 
 
-def submit_cases(root, canary):
+def submit_cases(root):
     ctx = {"root": root, "release": catalog.release_notebook(root)}
     for name, (builder, _, _) in CASES.items():
         if builder is not None:
             catalog.submit(root, name, builder(ctx),
                            timestamp="not a time" if name == "bad_timestamp" else
                            "2026-01-10 12:00:00.000000 UTC")
+
+
+def add_links(root, canary):
+    """The link cases, made in each copy of the course (a copy would not keep them)."""
     links = root / "submitted" / "links" / catalog.ASSIGNMENT
     honest_nb = root / "submitted" / "a_honest" / catalog.ASSIGNMENT / "tiny.ipynb"
     os.symlink(root / "gradebook.db", links / "gradebook_copy.db")
@@ -207,8 +213,10 @@ def graded(tmp_path_factory):
         "c.Execute.iopub_timeout = 2\n"
         f"c.JudgedExecute.notebook_timeout = {NOTEBOOK_TIMEOUT}"))
     sequential = base / "sequential"
-    submit_cases(course, canary)
-    shutil.copytree(course, sequential, symlinks=True)
+    submit_cases(course)
+    shutil.copytree(course, sequential)
+    for root in (course, sequential):
+        add_links(root, canary)
     before = catalog.tree_digest(course / "source")
     before_canary = catalog.tree_digest(canary)
     gradebook_before = (course / "gradebook.db").stat().st_size

@@ -172,25 +172,49 @@ class Cgroup:
         return False
 
     def destroy(self):
-        """Kill every process in the group, then remove it."""
+        """Kill every process in the group, then remove it (a process the memory limit killed
+        can take a moment to leave; an empty group left behind is swept by a later one)."""
         if self.mode == "v2":
             with contextlib.suppress(OSError):
                 (self.dirs[0] / "cgroup.kill").write_text("1")
-        for _ in range(50):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             pids = self.pids()
             if not pids:
                 break
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.02)
+            time.sleep(0.05)
         for d in self.dirs:
-            for _ in range(25):
+            while True:
                 try:
                     d.rmdir()
                     break
+                except FileNotFoundError:
+                    break
                 except OSError:
-                    time.sleep(0.02)
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+
+
+def sweep(mode, older_than=30.0):
+    """Remove this module's empty control groups older than ``older_than`` seconds (left by a
+    grader that was killed, or by a slow exit); a live sandbox's group is never empty."""
+    parents = ([_V1 / c / GROUP for c in ("memory", "pids", "cpu")] if mode == "v1"
+               else [_V2 / GROUP])
+    now = time.time()
+    for parent in parents:
+        if not parent.is_dir():
+            continue
+        for d in parent.iterdir():
+            try:
+                if (d.is_dir() and now - d.stat().st_mtime > older_than
+                        and not (d / "cgroup.procs").read_text().split()):
+                    d.rmdir()
+            except OSError:
+                continue
 
 
 class Confinement:
@@ -199,6 +223,8 @@ class Confinement:
     def __init__(self, memory_bytes, max_pids, cpus=1.0, drop=True):
         self.lease = UidLease() if drop and os.geteuid() == 0 else None
         mode = cgroup_mode()
+        if mode:
+            sweep(mode)
         try:
             self.cgroup = Cgroup(mode, memory_bytes, max_pids, cpus) if mode else None
         except OSError:
