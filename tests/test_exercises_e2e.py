@@ -33,6 +33,7 @@ from test_exercises_catalog import (
     points,
     submission,
 )
+from test_grading_integrity import HELPER_CELL, _laundering_notebook, _replace_solution
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "instructors.md"
@@ -68,6 +69,12 @@ def students():
             edits, cheated = TRICKS[a]
             subs.setdefault("tricks", {})[a] = submission(a, edits)
             expect["tricks", a] = ("tricks", cheated)
+    # the integrity attacks of test_grading_integrity, through nbgrader with the class
+    subs["helpers"] = {"rnn": _replace_solution(submission("rnn"), "rnn_cell_forward",
+                                                HELPER_CELL)}
+    expect["helpers", "rnn"] = ("tricks", ("rnn_cell_forward",))
+    subs["laundering"] = {"rnn": _laundering_notebook(sequence_first=True)}
+    expect["laundering", "rnn"] = ("tricks", ("rnn_cell_forward", "rnn_forward"))
     return subs, expect
 
 
@@ -237,6 +244,20 @@ def test_each_mistake_loses_its_points_and_its_feedback_names_it(course, assignm
         for function, ids in cells.items():
             if function not in wrong:
                 assert all(scores[i] == full[i] for i in ids), (student, function, scores)
+
+
+@pytest.mark.parametrize("student", ["helpers", "laundering"])
+def test_integrity_attacks_score_zero_through_nbgrader(course, student):
+    """The grading module's helpers, and a lent reference laundered with the test cells
+    reordered: the functions that used them score 0, the others full marks."""
+    _, cheated = course.expect[student, "rnn"]
+    scores = course.scores[student, "rnn"]
+    full = points("rnn")
+    for function, ids in grade_cells("rnn").items():
+        expected = 0 if function in cheated else None
+        for i in ids:
+            assert scores[i] == (full[i] if expected is None else 0), (function, i, scores)
+    assert "no points for this test" in feedback(course, student, "rnn")
 
 
 @pytest.mark.parametrize("assignment", sorted(TRICKS))
