@@ -249,7 +249,14 @@ def url_of(pages, name):
 
 @pytest.fixture(scope="module")
 def doms(pages):
-    return {name: chromium_dom(url_of(pages, name)) for name in pages["pages"]}
+    """name -> (DOM, requests the attacker's server saw, other requests to the page's server)
+    for each page, opened one at a time."""
+    out = {}
+    for name in pages["pages"]:
+        del pages["evil"].paths[:], pages["site"].paths[:]
+        dom = chromium_dom(url_of(pages, name))
+        out[name] = (dom, list(pages["evil"].paths), list(pages["site"].paths))
+    return out
 
 
 def test_the_hostile_notebook_still_gets_its_grade(pages):
@@ -264,25 +271,48 @@ def test_the_hostile_notebook_still_gets_its_grade(pages):
         assert got == 5.0, rows
 
 
+def test_both_graders_write_a_sanitised_notebook(pages):
+    """autograded/ (which formgrader and generate_feedback read) is already safe: the same
+    preprocessor list runs in classgrade and in nbgrader autograde, the sanitiser last."""
+    from rnnlib.autograde.record import KEY
+    from rnnlib.autograde.sanitize import SAFE_MIME
+
+    for course in (pages["course"], pages["sequential"]):
+        path = course / "autograded" / STUDENT / catalog.ASSIGNMENT / f"{catalog.NOTEBOOK}.ipynb"
+        nb = nbformat.read(path, 4)
+        assert set(nb.metadata) <= {"kernelspec", "language_info", "nbgrader", KEY}
+        assert nb.metadata.get(KEY), "the grader's record (for the report) is kept"
+        mimes = {m for c in nb.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+        assert mimes == set(SAFE_MIME) - {"image/jpeg", "image/gif"}, mimes
+        assert {c.cell_type for c in nb.cells} == {"markdown", "code"}  # raw cells shown as text
+        for cell in nb.cells:
+            assert set(cell.metadata) <= {"nbgrader", "tags"}
+            if cell.cell_type == "markdown":
+                assert "<script" not in cell.source.lower() and "onerror=" not in cell.source
+                assert "\n" not in cell.source
+
+
 @pytest.mark.parametrize("name", ["feedback (classgrade + report)",
                                   "feedback (nbgrader generate_feedback)", "class report",
                                   "formgrader (classgrade)", "formgrader (nbgrader autograde)"])
 def test_no_payload_runs_and_no_request_leaves(pages, doms, name):
-    dom = doms[name]
+    dom, evil, site = doms[name]
     assert "</body>" in dom, dom[-2000:]
     assert "data-pwned" not in dom and "pwned" not in dom.split("</title>")[0], name
-    assert pages["evil"].paths == [], pages["evil"].paths
+    assert evil == [], evil
     # The formgrader page may load formgrader's own files and API, nothing else.
-    other = [p for p in pages["site"].paths
-             if not p.startswith(("/fg-", "/formgrader/", "/favicon.ico"))]
-    assert other == []
+    assert [p for p in site if not p.startswith(("/fg-", "/formgrader/", "/favicon.ico"))] \
+        == []
+    # Nothing left to click or to load later: no script URL, no CSS URL (maths included).
+    assert not re.search(r"""href=["']?\s*(java|vb)script:""", dom, re.I), name
+    assert not re.search(r"""style=["'][^"']*url\(""", dom, re.I), name
 
 
 @pytest.mark.parametrize("name", ["feedback (classgrade + report)",
                                   "feedback (nbgrader generate_feedback)",
                                   "formgrader (classgrade)", "formgrader (nbgrader autograde)"])
 def test_honest_content_and_typeset_maths_are_shown(doms, name):
-    dom = doms[name]
+    dom = doms[name][0]
     assert HONEST_TEXT in dom
     assert PRINTED in dom
     assert f'src="data:image/png;base64,{PNG}"' in dom

@@ -37,6 +37,7 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from pygments.token import STANDARD_TYPES
+from traitlets import Bool
 
 from .record import KEY
 
@@ -222,6 +223,9 @@ def sanitize_notebook(nb):
 class SanitizeSubmission(Preprocessor):
     """Rebuild a submission's notebook from an allow-list so that no page that shows it can
     run the student's script or make a request (see the module's docstring)."""
+
+    # nbconvert's preprocessors are off unless enabled; nbgrader registers its lists as they are.
+    enabled = Bool(True, help="Whether to sanitise the notebook").tag(config=True)
 
     def preprocess(self, nb, resources):
         return sanitize_notebook(nb), resources
