@@ -111,9 +111,24 @@ def feedback_head(_url=None):
     return meta(feedback_csp()) + "\n" + _inline(_scripts()[0])
 
 
+#: formgrader's ``formgrade.js`` speaks MathJax 2 (``MathJax.Hub.Startup.signal.Interest``,
+#: then waits for "End" to focus the first input): answer it from MathJax 3's startup promise.
+#: Without it the page's set-up stops with a TypeError (and offline, on nbgrader's own page,
+#: with "MathJax is not defined").
+HUB_SHIM = """(function () {
+  var typeset = function () {
+    return MathJax.startup ? MathJax.startup.promise : Promise.resolve();
+  };
+  MathJax.Hub = {Queue: function () {}, Startup: {signal: {Interest: function (listener) {
+    typeset().then(function () { listener("End"); });
+  }}}};
+})();"""
+
+
 def formgrader_head(_url=None):
-    """Jinja filter for the ``course_formgrade`` template: policy, then MathJax inline."""
-    return meta(FORMGRADER_CSP) + "\n" + _inline(_scripts()[0])
+    """Jinja filter for the ``course_formgrade`` template: policy, MathJax inline, and the
+    MathJax 2 interface formgrader's script expects."""
+    return meta(FORMGRADER_CSP) + "\n" + _inline(_scripts()[0] + (HUB_SHIM,))
 
 
 def configure(c):
