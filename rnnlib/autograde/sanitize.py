@@ -55,6 +55,8 @@ WORD = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 CELL_ID = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
 GRADE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif);base64,[A-Za-z0-9+/=\s]*$")
+NBGRADER_KEYS = ("schema_version", "grade", "solution", "locked", "task", "grade_id", "points",
+                 "checksum", "cell_type", "score")
 KEEP_NB_METADATA = ("kernelspec", "language_info", "nbgrader", KEY)
 WRAPPER = '<div class="rnnlib-safe-md">'
 
@@ -185,7 +187,11 @@ def safe_cell_metadata(metadata):
     out = NotebookNode()
     nbg = metadata.get("nbgrader")
     if isinstance(nbg, dict) and GRADE_ID.match(str(nbg.get("grade_id", "x"))):
-        out.nbgrader = nbg
+        # Fields the templates show go in as they are: only plain values. A comment comes
+        # from the gradebook (GetGrades, after this step), never from the notebook.
+        out.nbgrader = NotebookNode({k: v for k, v in nbg.items()
+                                     if k in NBGRADER_KEYS and isinstance(v, (bool, int, float,
+                                                                             str))})
     tags = metadata.get("tags")
     if isinstance(tags, list):
         tags = [t for t in tags if isinstance(t, str) and WORD.match(t)]
