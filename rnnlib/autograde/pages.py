@@ -9,7 +9,7 @@ from the copy the book already uses (the ``sphinx-mathjax-offline`` package, SVG
 font files to fetch). An inlined page stands alone, which matters because students get their
 feedback with ``nbgrader fetch_feedback``, which copies the ``.html`` files only.
 
-The feedback page also gets a Content-Security-Policy (:data:`FEEDBACK_CSP`): the two inline
+The feedback page also gets a Content-Security-Policy (:func:`feedback_csp`): the two inline
 scripts are allowed by their SHA-256 hashes and nothing else runs; images only inline; no
 connection, frame, form or plugin. Formgrader's page needs its own inline scripts, event
 handlers and API calls, so it gets :data:`FORMGRADER_CSP` (scripts and connections to the
@@ -80,9 +80,6 @@ def csp(scripts):
             "frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-#: Feedback and report pages: only the inline MathJax scripts run; nothing is fetched.
-FEEDBACK_CSP = None  # computed on first use: see feedback_csp()
-
 #: Formgrader's page: its own scripts and API on the server, nothing from anywhere else.
 FORMGRADER_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
                   "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:;"
@@ -94,6 +91,7 @@ NO_SCRIPT_CSP = csp(["'none'"])
 
 
 def feedback_csp():
+    """Feedback pages: only the inline MathJax scripts run (by hash); nothing is fetched."""
     return csp(_scripts()[1])
 
 
