@@ -198,7 +198,8 @@ def test_harden_keeps_the_course_configuration_and_its_judge():
         c = Config()
     hardened = config.harden(c)
     names = [config._name(p) for p in hardened.Autograde.autograde_preprocessors]
-    assert names[0] == "FlagSuspiciousCode" and names[-1] == "RecordVerdicts"
+    assert names[0] == "FlagSuspiciousCode" and names[-2:] == ["RecordVerdicts",
+                                                               "SanitizeSubmission"]
     assert "JudgedExecute" in names and "Execute" not in names
     assert "SaveJudgedGrades" in names and "SaveAutoGrades" not in names
     assert names.index("LimitOutputBytes") < names.index("SaveJudgedGrades")
@@ -221,7 +222,7 @@ def test_harden_fills_in_stock_nbgrader():
     assert names == ["FlagSuspiciousCode", "JudgedExecute", "IgnorePattern",
                      "ClearMetadataPreprocessor", "LimitOutputBytes", "LimitOutput",
                      "SaveJudgedGrades", "AssignLatePenalties", "CheckCellMetadata",
-                     "RecordVerdicts"]
+                     "RecordVerdicts", "SanitizeSubmission"]
     assert c.Execute.timeout == 30 and not c.Execute.raise_on_iopub_timeout
 
 

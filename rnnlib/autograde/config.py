@@ -32,7 +32,9 @@ from nbgrader.preprocessors import (
 from .execute import JudgedExecute
 from .grades import RecordVerdicts, SafeOverwriteCells, SaveJudgedGrades
 from .limits import LimitOutputBytes
+from .pages import configure as configure_pages
 from .sandbox import SandboxedKernelManager
+from .sanitize import SanitizeSubmission
 from .suspicious import FlagSuspiciousCode
 
 #: Defaults applied when the configuration does not set them.
@@ -68,7 +70,7 @@ def hardened_autograde(current):
     """The autograde list with the hardened steps in place of nbgrader's, the rest kept."""
     swap = {"Execute": [JudgedExecute], "SaveAutoGrades": [SaveJudgedGrades],
             "LimitOutput": [LimitOutputBytes, LimitOutput]}
-    mine = {"FlagSuspiciousCode", "RecordVerdicts", "LimitOutputBytes"}
+    mine = {"FlagSuspiciousCode", "RecordVerdicts", "LimitOutputBytes", "SanitizeSubmission"}
     out = [FlagSuspiciousCode]
     for entry in current:
         name = _name(entry)
@@ -80,6 +82,7 @@ def hardened_autograde(current):
     if not any(_name(p) == "SaveJudgedGrades" for p in out):
         out.append(SaveJudgedGrades)
     out.append(RecordVerdicts)
+    out.append(SanitizeSubmission)  # last: autograded/ is what formgrader and feedback show
     return out
 
 
@@ -106,6 +109,7 @@ def harden(c):
     if not any(_name(p) == "ClearHiddenTests" for p in feedback):
         feedback.append(ClearHiddenTests)
     c.GenerateFeedback.preprocessors = feedback
+    configure_pages(c)  # feedback and formgrader: sanitiser, CSP, offline MathJax
     for (section, key), value in DEFAULTS.items():
         if not _is_set(c, section, key):
             c[section][key] = value

@@ -30,6 +30,7 @@ import sys
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from .pages import NO_SCRIPT_CSP, meta
 from .record import FLAG_KINDS, KEY
 
 STATUS_ORDER = ("graded", "needs manual grade", "failed to grade", "not submitted")
@@ -254,7 +255,8 @@ class ClassReport:
             body.append(f"<tr><th>{e(sid)}</th>{''.join(tds)}<td>{total:g} / {top:g}</td>"
                         f"<td>{e(status)}</td><td><ul>{items}</ul></td></tr>")
         page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(self.assignment)}: class report</title>
+<html lang="en"><head><meta charset="utf-8">{meta(NO_SCRIPT_CSP)}
+<title>{e(self.assignment)}: class report</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }}
@@ -304,6 +306,7 @@ def write_feedback(app, report):
                 reason = "; ".join(r for _, r in flags) or status
                 page.write_text(
                     "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    + meta(NO_SCRIPT_CSP) +
                     f"<title>{html.escape(nb_name)}</title></head><body>"
                     f"<h1>{html.escape(report.assignment)}: {html.escape(nb_name)}</h1>"
                     f"<p>Your notebook could not be graded automatically: "
