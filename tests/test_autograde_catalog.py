@@ -33,7 +33,7 @@ def env():
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-def run(cmd, cwd, timeout=170):
+def run(cmd, cwd, timeout=400):
     return subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -65,8 +65,8 @@ def graded(tmp_path_factory):
     grade, report = class_commands()
     parallel = run(grade + ["--jobs", "2", "--no-progress"], course)
     stock = run([str(BIN / "nbgrader"), "autograde", catalog.ASSIGNMENT], sequential)
-    out_parallel, _ = parallel.communicate(timeout=170)
-    out_stock, _ = stock.communicate(timeout=170)
+    out_parallel, _ = parallel.communicate(timeout=400)
+    out_stock, _ = stock.communicate(timeout=400)
     report = subprocess.run(report, cwd=course, env=env(), capture_output=True, text=True,
                             timeout=120)
     assert report.returncode == 0, report.stdout + report.stderr
@@ -192,7 +192,7 @@ def test_dask_backend_on_a_local_cluster_agrees(graded, tmp_path):
     done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.classgrade",
                            catalog.ASSIGNMENT, "--backend", "dask", "--jobs", "2", "--force",
                            "--no-progress"], cwd=course, env=env(), capture_output=True,
-                          text=True, timeout=170)
+                          text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     again = dump(f"sqlite:///{course}/gradebook.db", catalog.ASSIGNMENT, "tiny")
     assert [r for r in again if r[0] in names] == first_grades(graded, names)
@@ -227,7 +227,7 @@ def test_a_dask_cluster_named_in_the_configuration_grades_the_same(graded, tmp_p
                     f'c.ClassGrade.scheduler_address = "{address}"\n')
         done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.classgrade",
                                catalog.ASSIGNMENT, "--force", "--no-progress"], cwd=course,
-                              env=env(), capture_output=True, text=True, timeout=170)
+                              env=env(), capture_output=True, text=True, timeout=400)
         ran = ran_on_scheduler(address)
     finally:
         for proc in (worker, scheduler):
@@ -303,7 +303,7 @@ def test_a_postgresql_gradebook_gets_the_same_grades(graded, postgres, tmp_path)
                 [sys.executable, "-m", "rnnlib.autograde.classgrade", catalog.ASSIGNMENT,
                  "--jobs", "2", "--no-progress"]):
         done = subprocess.run(cmd, cwd=course, env=server, capture_output=True, text=True,
-                              timeout=170)
+                              timeout=400)
         assert done.returncode == 0, done.stdout + done.stderr
     got = dump(postgres, catalog.ASSIGNMENT, "tiny")
     assert {r[0] for r in got} == set(names)
@@ -316,7 +316,7 @@ def test_without_the_sandbox_grading_works_and_says_so_loudly(tmp_path):
                         extra="c.SandboxedKernelManager.sandbox = False")
     catalog.submit_catalog(course, names=["honest", "import_reference"])
     done = subprocess.run([str(BIN / "nbgrader"), "autograde", catalog.ASSIGNMENT], cwd=course,
-                          env=env(), capture_output=True, text=True, timeout=170)
+                          env=env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WITHOUT A SANDBOX" in done.stderr
     got = scores(course)

@@ -82,17 +82,22 @@ def memory_in_children(ctx):
 
 
 def disk_filler(ctx):
-    """Writes a gigabyte into its working directory, HOME, TMPDIR and /tmp."""
+    """Writes 300 MB (more than the 256 MiB cap) into its working directory, HOME, TMPDIR,
+    /tmp and /dev/shm (64 MiB there)."""
     fill = textwrap.dedent("""\
         import os
         for where in (".", os.environ["HOME"], os.environ["TMPDIR"], "/tmp", "/dev/shm"):
+            path = os.path.join(where, "fill.bin")
             try:
-                with open(os.path.join(where, "fill.bin"), "wb") as f:
-                    for _ in range(1024):
+                with open(path, "wb") as f:
+                    for _ in range(300):
                         f.write(b"x" * 1024**2)
-                print(where, "took 1 GiB")
+                print(where, "took 300 MB")
             except OSError as e:
-                print(where, "refused:", type(e).__name__)""")
+                print(where, "refused:", type(e).__name__)
+            finally:
+                if os.path.exists(path):
+                    os.remove(path)""")
     return _nb(_insert_after(answered(ctx["release"]), "rnn_code", fill))
 
 
@@ -325,7 +330,7 @@ def test_the_disk_and_the_memory_are_capped_for_the_whole_sandbox(graded):
     nb = nbformat.read(graded["course"] / "autograded" / "disk_filler" / "tiny" / "tiny.ipynb", 4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
-    assert "took 1 GiB" not in text and text.count("refused: OSError") == 5, text
+    assert "took 300 MB" not in text and text.count("refused: OSError") == 5, text
     nb = nbformat.read(graded["course"] / "autograded" / "memory_in_children" / "tiny" /
                        "tiny.ipynb", 4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
