@@ -35,12 +35,12 @@ class EncoderDecoder(nn.Module):
 
     def encode(self, x, mask):
         """The context: a<T_x> of each example (its last real character), (m, n_a)."""
-        a, _ = self.encoder(nn.functional.one_hot(x, self.n_src).float())
+        a, _ = self.encoder(nn.functional.one_hot(x, self.n_src).to(self.out.weight.dtype))
         return a[torch.arange(len(x)), mask.sum(1) - 1]
 
     def decode(self, prev, context, state):
         """One or more decoder steps: prev (m, T) previous characters -> (a, state)."""
-        x = torch.cat([nn.functional.one_hot(prev, self.n_tgt).float(),
+        x = torch.cat([nn.functional.one_hot(prev, self.n_tgt).to(context.dtype),
                        context[:, None].expand(-1, prev.shape[1], -1)], dim=-1)
         return self.decoder(x, state)
 
@@ -101,7 +101,7 @@ def decoder_step(model, x, mask):
 
     @torch.no_grad()
     def step(tokens, state):
-        h, c = (torch.from_numpy(np.ascontiguousarray(s))[None] for s in state)
+        h, c = (torch.from_numpy(np.ascontiguousarray(s)).to(context.dtype)[None] for s in state)
         ctx = context.expand(len(tokens), -1)
         a, (h, c) = model.decode(torch.as_tensor(tokens, dtype=torch.long)[:, None], ctx,
                                  (h, c))

@@ -80,3 +80,29 @@ def test_bad_arguments_raise():
         greedy_decode(step, s0, 0, 0)
     with pytest.raises(ValueError, match=r"\(k, V\)"):
         beam_search(lambda t, s: (np.zeros(3), s), s0, 0, 2, 3)
+
+
+def test_seq2seq_step_function_matches_the_teacher_forced_model():
+    """decoder_step, one token at a time, gives the log-probs of the batched teacher-forced
+    forward pass on the same prefix (two code paths through the same model)."""
+    import torch
+
+    from rnnlib import seq2seq
+    from rnnlib.text import Vocabulary
+
+    src = Vocabulary(list("abc "), unk=None)
+    tgt = Vocabulary(list("0123456789-"), unk=None)
+    model = seq2seq.EncoderDecoder(len(src), len(tgt), n_a=8, seed=0)
+    x, mask, y = seq2seq.batch_arrays([("ab ca", "2001-02-03")], src, tgt)
+    with torch.no_grad():
+        ref = torch.log_softmax(model(x, mask, y), dim=-1)[0].double().numpy()   # (T_y, V)
+    step, state = seq2seq.decoder_step(model, x, mask)
+    prev = [0] + y[0, :-1].tolist()
+    for t, tok in enumerate(prev):
+        logp, state = step(np.array([tok, tok]), tuple(np.repeat(s, 2, axis=0)
+                                                       for s in state) if t == 0 else state)
+        np.testing.assert_allclose(logp[0], ref[t], atol=1e-5)
+        np.testing.assert_allclose(logp[1], ref[t], atol=1e-5)
+    # greedy_decode on the step function = the model's own batched greedy decoding
+    tokens, _ = greedy_decode(*seq2seq.decoder_step(model, x, mask), 0, 10)
+    assert tokens == model.greedy(x, mask)[0].tolist()
