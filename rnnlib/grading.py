@@ -470,6 +470,18 @@ class Spec:
     def random_cases(self):
         raise NotImplementedError
 
+    def cases_for(self, part):
+        """The fixed cases of a visible part ("shapes" and "values": ``fixed_cases``)."""
+        return self.fixed_cases()
+
+    def all_cases(self):
+        """Every fixed case of every visible part (to check that each mistake shows)."""
+        cases = []
+        for part in self.parts:
+            if part != "random" and not hasattr(self, f"run_{part}"):
+                cases += [c for c in self.cases_for(part) if c not in cases]
+        return cases
+
     def mistakes(self):
         return []
 
@@ -522,6 +534,13 @@ def _dict_unpack(spec, result, keys):
         raise GradingFailure(f"{spec.name} must return a dict with keys {', '.join(keys)}, "
                              f"got {got}.")
     missing = [k for k in keys if k not in result]
+    renamed = [c for c, (ours, *_) in _COURSE_NAMES.items() if ours in missing and c in result]
+    if renamed:
+        names = [_COURSE_NAMES[c][0] for c in renamed]
+        raise GradingFailure(
+            f"{spec.name}: {_COURSE_NAMES[renamed[0]][1]}: name the returned gradients "
+            f"{' and '.join(map(repr, names))} (the course's "
+            f"{' and '.join(map(repr, renamed))}).")
     if missing:
         raise GradingFailure(f"{spec.name}: the returned dict has no key "
                              f"{', '.join(map(repr, missing))} (it has "
@@ -589,6 +608,18 @@ def _match_mistake(spec, case, got):
     return " ".join(parts) if parts else None
 
 
+# Names of the course's assignments that the notes (and so these exercises) spell otherwise:
+# {course's name: (the notes' name, why)}.
+_COURSE_NAMES = {
+    "Wi": ("Wu", "The notes call the LSTM's update gate Γu", "parameters"),
+    "bi": ("bu", "The notes call the LSTM's update gate Γu", "parameters"),
+    "dWi": ("dWu", "The notes call the LSTM's update gate Γu", "gradients"),
+    "dbi": ("dbu", "The notes call the LSTM's update gate Γu", "gradients"),
+    "db": ("dba", "The notes write the hidden state's bias ba, so its gradient is dba",
+           "gradients"),
+}
+
+
 def _error_message(spec, exc):
     if exc.etype == "NotImplementedError":
         return (f"{spec.name} is not implemented yet: replace `raise NotImplementedError()` "
@@ -602,7 +633,12 @@ def _error_message(spec, exc):
         msg += ". The shapes do not fit together" + (f": {spec.error_hint}" if spec.error_hint
                                                      else "")
     elif exc.etype == "KeyError":
-        msg += ". Use the parameter names of the notes (e.g. parameters['Wax'])"
+        key = exc.message.strip().strip("'\"")
+        if key in _COURSE_NAMES:
+            ours, why, where = _COURSE_NAMES[key]
+            msg += f". {why}: use {where}[{ours!r}] (the course's {key})"
+        else:
+            msg += ". Use the parameter names of the notes (e.g. parameters['Wax'])"
     elif exc.etype == "NameError":
         msg += (". A name your function uses is not defined where it runs: define it in your "
                 "solution cell (or import it there), not only in a scratch cell")
@@ -660,6 +696,9 @@ def _run_part(spec, part, student):
     if part not in spec.parts:
         raise GradingFailure(f"{spec.name}: unknown test part {part!r} "
                              f"(one of {', '.join(spec.parts)})")
+    custom = getattr(spec, f"run_{part}", None)
+    if custom is not None:  # a part that is not "call once per case and compare"
+        return custom(student)
     if part == "random":
         cases = spec.random_cases()
         for case in cases:
@@ -667,7 +706,7 @@ def _run_part(spec, part, student):
             if outcome:
                 raise GradingFailure(f"On {case.label}: {outcome[0]}")
         return f"{spec.name}: matches rnnlib on {len(cases)} random cases."
-    fixed = spec.fixed_cases()
+    fixed = spec.cases_for(part)
     first = _evaluate(spec, fixed[0], student, shapes_only=(part == "shapes"))
     if first is None and part == "shapes":
         return f"{spec.name}: structure and shapes are right."
@@ -964,10 +1003,156 @@ def _sequence_mistakes(run, out="a", init="a0"):
             for flags, text in _SEQUENCE_MISTAKES]
 
 
-class _RnnForward(Spec):
+class _CachedForward:
+    """The "cache" part of a forward function over a sequence: the caches it returns hold, at
+    every step, the values the backward pass needs (those of rnnlib's caches).
+
+    Subclasses (mixed into a Spec) set ``cell`` (the cell function), ``backward`` (the
+    function that unpacks the caches), ``cell_fields`` (the names of a cell cache's entries, as
+    the backward functions unpack them) and ``state_fields`` ({entry: (state, offset)}: a_prev
+    is the state a at offset -1, a<t-1>), and implement ``states(case, expected)``: the states
+    of the sequence, {name: [state<0>, state<1>, ..., state<T_x>]}.
+
+    The check first calls the function without lending it the reference cell: with the
+    student's own cell, a cache that holds a view of an array the loop overwrites later shows,
+    whichever cell computed it (a lent cell answers with fresh arrays at grading). When that
+    run cannot be judged (the cell raises, or its results differ from the reference, which the
+    cell's own tests grade), the function is called again with the reference cell lent.
+    """
+
+    cell = backward = ""
+    cell_fields = ()
+    state_fields = {}
+
+    def _cache_structure(self):
+        return (f"caches must be (list of the T_x caches of {self.cell}, x), the pair "
+                f"{self.backward} unpacks, each cell cache ({', '.join(self.cell_fields)})")
+
+    def _run_for_cache(self, case, student, lend):
+        saved = self.__dict__.get("substitutes")
+        if not lend:
+            self.substitutes = {}  # the student's own cell, while this call runs
+        try:
+            result, _ = student.call(case.args, case.kwargs)
+            return self.unpack(result, case)
+        except _StudentRaised as exc:
+            if lend:
+                raise GradingFailure(_error_message(self, exc)) from None
+            return None
+        except IntegrityViolation:
+            raise
+        except GradingFailure:
+            if lend:
+                raise
+            return None
+        finally:
+            if not lend:
+                if saved is None:
+                    del self.substitutes
+                else:
+                    self.substitutes = saved
+
+    def _cache_problem(self, case, got):
+        """("ok" | "outputs" | "problem", sentence, aliasing?) for one call's result."""
+        caches, x = got.get("caches"), case.args[0]
+        T_x = x.shape[2]
+        width = len(self.cell_fields)
+        if not (isinstance(caches, (tuple, list)) and len(caches) == 2
+                and isinstance(caches[0], (tuple, list)) and len(caches[0]) == T_x
+                and all(isinstance(c, (tuple, list)) and len(c) == width for c in caches[0])):
+            shape = (f"a {type(caches).__name__}" if not isinstance(caches, (tuple, list))
+                     else f"{len(caches)} items" if len(caches) != 2
+                     else f"a first item of {type(caches[0]).__name__}"
+                     if not isinstance(caches[0], (tuple, list))
+                     else f"{len(caches[0])} cell caches for T_x = {T_x}"
+                     if len(caches[0]) != T_x else "cell caches of another length")
+            return "problem", f"{self._cache_structure()}; got {shape}.", False
+        if not _close(caches[1], x):
+            return "problem", (f"the second item of caches must be x, the input sequence "
+                               f"({self.backward} reads its shape and its slices)."), False
+        expected = self.expected(case)
+        if not all(_close(got.get(k), expected[k]) for k in self.outputs):
+            # The states differ from the reference (the cell's or the loop's mistake, which
+            # other tests grade): only a cache holding another of the function's own states
+            # where one belongs can be told apart here.
+            try:
+                own = self.states(case, got)
+            except Exception:  # noqa: BLE001 - states of unexpected shapes
+                return "outputs", None, False
+            for t, mine in enumerate(caches[0]):
+                for k, field in enumerate(self.cell_fields):
+                    msg = self._aliasing(t, field, mine[k], own)
+                    if msg:
+                        return "problem", msg, True
+            return "outputs", None, False
+        states = self.states(case, expected)
+        for t, (mine, ref) in enumerate(zip(caches[0], expected["caches"][0], strict=True)):
+            for k, field in enumerate(self.cell_fields):
+                if _close(mine[k], ref[k]):
+                    continue
+                msg = self._aliasing(t, field, mine[k], states)
+                if msg:
+                    return "problem", msg, True
+                detail = ""
+                if (isinstance(mine[k], np.ndarray) and isinstance(ref[k], np.ndarray)
+                        and mine[k].shape == ref[k].shape):
+                    detail = f" ({_first_difference(mine[k], ref[k])})"
+                return "problem", (f"the cache of step {t + 1} does not hold what "
+                                   f"{self.cell} stores: {field} differs{detail}. "
+                                   f"{self._cache_structure()}."), False
+        return "ok", None, False
+
+    def _aliasing(self, t, field, mine, states):
+        """The sentence for step ``t``'s cache entry ``field`` holding another state of the
+        sequence than the one that belongs there (None when it does not)."""
+        where = self.state_fields.get(field)
+        if where is None or not isinstance(mine, np.ndarray):
+            return None
+        name, offset = where
+        belongs = t + 1 + offset
+        seq = states[name]
+        if not 0 <= belongs < len(seq) or _close(mine, seq[belongs]):
+            return None
+        for s, value in enumerate(seq):
+            if s != belongs and _close(mine, value):
+                msg = (f"the cache of step {t + 1} holds {name}<{s}> where {name}<{belongs}> "
+                       f"belongs ({field})")
+                if s > belongs:
+                    msg += (f": it is a view of an array you overwrite later (a slice of "
+                            f"{name}, or an array changed in place); store a copy, or pass on "
+                            f"the array the cell returned")
+                return msg + f". {self.backward} would compute wrong gradients from it."
+        return None
+
+    def run_cache(self, student):
+        for n, case in enumerate(self.fixed_cases()):
+            own = self._run_for_cache(case, student, lend=False)
+            verdict = self._cache_problem(case, own) if own is not None else ("outputs", None,
+                                                                               False)
+            if verdict[0] == "ok" or verdict[2]:
+                status, message = verdict[:2]
+            else:
+                status, message, _ = self._cache_problem(
+                    case, self._run_for_cache(case, student, lend=True))
+            if status == "problem":
+                raise GradingFailure(f"{self.name}: {message}" if n == 0 else
+                                     f"On {case.label}: {self.name}: {message}")
+        return f"{self.name}: every step's cache holds the values {self.backward} needs."
+
+
+def _sequence_states(name, first, states):
+    """{name: [state<0>, ..., state<T_x>]} from state<0> and the (n, m, T_x) states."""
+    return {name: [first] + [states[:, :, t] for t in range(states.shape[2])]}
+
+
+class _RnnForward(_CachedForward, Spec):
     name, reference = "rnn_forward", "rnnlib.rnn.rnn_forward"
     returns = ("a", "y_pred", "caches")
     outputs = ("a", "y_pred")
+    parts = ("shapes", "values", "cache", "random")
+    cell, backward = "rnn_cell_forward", "rnn_backward"
+    cell_fields = ("a_next", "a_prev", "xt", "parameters")
+    state_fields = {"a_next": ("a", 0), "a_prev": ("a", -1)}
     substitutes = {"rnn_cell_forward": "rnnlib.rnn.rnn_cell_forward"}
     lent_for = {"rnn_cell_forward": "parameters"}
     error_hint = ("x[:, :, t] is x<t> (n_x, m); a and y_pred are (n_a, m, T_x) and "
@@ -1005,15 +1190,8 @@ class _RnnForward(Spec):
 
         return _sequence_mistakes(run)
 
-    def extra(self, case, got, args_after):
-        caches = got["caches"]
-        x = case.args[0]
-        if not (isinstance(caches, (tuple, list)) and len(caches) == 2
-                and isinstance(caches[0], list) and len(caches[0]) == x.shape[2]
-                and _close(caches[1], x)):
-            return ("caches must be (list of the T_x caches of rnn_cell_forward, x), the pair "
-                    "rnn_backward unpacks.")
-        return None
+    def states(self, case, expected):
+        return _sequence_states("a", case.args[1], expected["a"])
 
 
 # --- bptt ------------------------------------------------------------------------------------
@@ -1346,19 +1524,31 @@ class _Clip(Spec):
 
 
 def _sample_variant(parameters, char_to_ix, seed, feed=True, reset=True, carry=True,
-                    greedy=False, stop=True, cap=50, include_eos=True, reseed=False):
+                    greedy=False, stop=True, cap=50, include_eos=True, reseed=False,
+                    legacy=None, newline_at_cap=False):
+    """The reference sampler with one deliberate change. ``legacy``: draws from numpy's global
+    generator instead, seeded once with np.random.seed(seed) ("once") or, as the course's
+    code does, with np.random.seed(seed + 2k) before the k-th draw ("course")."""
     cell = _reference("rnnlib.rnn.rnn_cell_forward")
     vocab = len(char_to_ix)
     n_a = parameters["Waa"].shape[0]
     eos = char_to_ix["\n"]
     rng = np.random.default_rng(seed)
+    legacy_rng = np.random.RandomState(seed)
     x, a = np.zeros((vocab, 1)), np.zeros((n_a, 1))
     indices = []
     while len(indices) < cap:
         a_new, y, _ = cell(x, a, parameters)
         if reseed:
             rng = np.random.default_rng(seed)
-        idx = int(np.argmax(y[:, 0])) if greedy else int(rng.choice(vocab, p=y[:, 0]))
+        if greedy:
+            idx = int(np.argmax(y[:, 0]))
+        elif legacy == "once":
+            idx = int(legacy_rng.choice(vocab, p=y.ravel()))
+        elif legacy == "course":
+            idx = int(np.random.RandomState(seed + 2 * len(indices)).choice(vocab, p=y.ravel()))
+        else:
+            idx = int(rng.choice(vocab, p=y[:, 0]))
         if stop and idx == eos and not include_eos:
             break
         indices.append(idx)
@@ -1369,26 +1559,100 @@ def _sample_variant(parameters, char_to_ix, seed, feed=True, reset=True, carry=T
                 x = np.zeros((vocab, 1))
             x[idx] = 1.0
         a = a_new if carry else a
+    if newline_at_cap and len(indices) == cap and indices[-1] != eos:
+        indices.append(eos)
     return indices
 
 
+def _sample_model(seed, n_a, gain, eos=0.0):
+    """A character model whose every step puts almost all its probability on a few indices
+    (logits scaled by ``gain``), so that whatever random generator draws from it, a draw
+    outside those few shows that the sampler used the wrong distribution. ``eos`` is added to
+    the logit of "\\n"."""
+    p = _lm_parameters(_rng(seed), n_a, scale=1.0)
+    p["Wya"] = p["Wya"] * gain
+    p["by"] = p["by"] * gain
+    p["by"][0, 0] += eos
+    return p
+
+
+# A draw whose probability under the model is below this shows the wrong distribution: on the
+# models below, a right sampler (any generator) draws one with probability < 1e-6 in a test.
+_IMPLAUSIBLE = 1e-9
+
+
+def _replay(parameters, indices, feed=True, carry=True, reset=True):
+    """The model's probability of each drawn index, given the draws before it: x<1> = 0,
+    a<0> = 0, then x<t+1> = the one-hot vector of the t-th draw (as the flags say)."""
+    cell = _reference("rnnlib.rnn.rnn_cell_forward")
+    vocab = parameters["by"].shape[0]
+    x, a = np.zeros((vocab, 1)), np.zeros((parameters["Waa"].shape[0], 1))
+    a0 = a
+    probs = []
+    for idx in indices:
+        if not 0 <= idx < vocab:
+            return probs + [0.0]
+        a_new, y, _ = cell(x, a0 if not carry else a, parameters)
+        probs.append(float(y[idx, 0]))
+        if feed:
+            if reset:
+                x = np.zeros((vocab, 1))
+            x[idx] = 1.0
+        a = a_new
+    return probs
+
+
+_SAMPLE_REPLAYS = (
+    ({"feed": False}, "the drawn character is not fed back: x<t+1> must be the one-hot vector "
+                      "of the index just drawn."),
+    ({"carry": False}, "the hidden state is not carried: each step must start from the a it "
+                       "computed at the previous step."),
+    ({"reset": False}, "x is not reset before writing the new one-hot vector, so it collects "
+                       "several 1s: start from np.zeros((vocab_size, 1)) each step."),
+)
+
+_CAP_NEWLINE = ("do not append '\\n' when the cap is reached: a sample that reaches 50 "
+                "characters stops there, with exactly 50 indices and no end index (the "
+                "course's code appends one; this exercise does not).")
+_LEGACY_SEED = ("the draws come from numpy's global generator (np.random.seed, "
+                "np.random.choice): this exercise draws with one generator "
+                "rng = np.random.default_rng(seed), created before the loop, and "
+                "rng.choice(vocab_size, p=y.ravel()), so that its draws can be checked exactly.")
+
+
 class _Sample(Spec):
+    """Graded in four parts, so that a convention costs only the part that tests it:
+    "values" (draws from the right distribution, whatever the generator), "cap" (the 50
+    characters cap, whatever the generator), "draws" (the exact draws of
+    np.random.default_rng(seed)) and "random" (the first on random models)."""
+
     name, reference = "sample", "rnnlib.language_model.sample"
     outputs = ("indices",)
     helpers = ("rnnlib.rnn.rnn_cell_forward",)
-    parts = ("values", "random")
+    parts = ("values", "cap", "draws", "random")
 
-    def _case(self, label, seed, n_a, sample_seed, eos_bias=0.0, scale=0.6):
-        p = _lm_parameters(_rng(seed), n_a, eos_bias=eos_bias, scale=scale)
+    def _case(self, label, seed, n_a, sample_seed, eos_bias=0.0, scale=0.6, params=None):
+        p = params if params is not None else _lm_parameters(_rng(seed), n_a, eos_bias=eos_bias,
+                                                              scale=scale)
         return Case(label, (p, dict(_CHAR_TO_IX), sample_seed), {"n_a": n_a},
                     ref_kwargs={})
 
     def fixed_cases(self):
         return [self._case("the fixed case (n_a=8, seed 3)", 61, 8, 3, eos_bias=1.0),
-                self._case("the fixed case (n_a=8, seed 5, <EOS> unlikely)", 62, 8, 5,
-                           eos_bias=-8.0),
+                self._case("the fixed case (n_a=8, seed 5)", 62, 8, 5, eos_bias=-1.0),
                 self._case("the fixed case (n_a=5, seed 0, peaked output)", 63, 5, 0,
                            eos_bias=0.5, scale=1.5)]
+
+    def cases_for(self, part):
+        if part == "draws":
+            return self.fixed_cases()
+        if part == "cap":
+            return [self._case("the fixed case that never draws '\\n' (n_a=8, seed 0)", 0, 8,
+                               0, params=_sample_model(61, 8, 8.0, eos=-5.0))]
+        return self.fixed_cases()
+
+    def all_cases(self):
+        return self.cases_for("draws") + self.cases_for("cap")
 
     def random_cases(self):
         return [self._case(f"a random case (n_a={n_a}, seed {s})", seed, n_a, s, eos_bias=b)
@@ -1397,23 +1661,24 @@ class _Sample(Spec):
     def unpack(self, result, case):
         if isinstance(result, np.ndarray) and result.ndim == 1 and result.dtype.kind in "iu":
             result = [int(i) for i in result]
+        if isinstance(result, (list, tuple)):
+            result = [int(i) if isinstance(i, np.integer) else i for i in result]
         if not (isinstance(result, (list, tuple))
                 and all(isinstance(i, int) and not isinstance(i, bool) for i in result)):
             raise GradingFailure(f"sample must return a list of indices (ints), got "
                                  f"{result!r:.80}.")
         return {"indices": list(result)}
 
+    # -- the draws of the stated generator ("draws") ------------------------------------------
+
     def mistakes(self):
         def v(**kw):
             return lambda case: {"indices": _sample_variant(*case.fresh_args(), **kw)}
 
         return [
-            Mistake("the drawn character is not fed back: x<t+1> must be the one-hot vector of "
-                    "the index just drawn.", v(feed=False)),
-            Mistake("x is not reset before writing the new one-hot vector, so it collects "
-                    "several 1s: start from np.zeros((vocab_size, 1)) each step.", v(reset=False)),
-            Mistake("the hidden state is not carried: each step must start from the a it "
-                    "computed at the previous step.", v(carry=False)),
+            Mistake(_SAMPLE_REPLAYS[0][1], v(feed=False)),
+            Mistake(_SAMPLE_REPLAYS[2][1], v(reset=False)),
+            Mistake(_SAMPLE_REPLAYS[1][1], v(carry=False)),
             Mistake("this takes the most likely index every time (argmax): draw it with "
                     "rng.choice(vocab_size, p=y.ravel()).", v(greedy=True)),
             Mistake("sampling does not stop at the end of a name: stop after drawing "
@@ -1422,9 +1687,12 @@ class _Sample(Spec):
                     v(include_eos=False)),
             Mistake("the length cap is off by one: at most 50 indices.", v(cap=49)),
             Mistake("the length cap is off by one: at most 50 indices.", v(cap=51)),
+            Mistake(_CAP_NEWLINE, v(newline_at_cap=True)),
             Mistake("the random generator is re-created at every step, so every draw uses the "
                     "same random number: create rng = np.random.default_rng(seed) once.",
                     v(reseed=True)),
+            Mistake(_LEGACY_SEED, v(legacy="once")),
+            Mistake(_LEGACY_SEED, v(legacy="course")),
         ]
 
     def expected(self, case):
@@ -1437,6 +1705,85 @@ class _Sample(Spec):
         if len(idx) > 50:
             return ["The result is longer than the cap of 50 indices."]
         return []
+
+    # -- the distribution, whatever the generator ("values", "cap", "random") ----------------
+
+    def _draw(self, student, params, seed):
+        """The student's indices for one call (GradingFailure with the message if it fails)."""
+        case = self._case(f"seed {seed}", 0, params["Waa"].shape[0], seed, params=params)
+        try:
+            result, _ = student.call(case.args, case.kwargs)
+        except _StudentRaised as exc:
+            raise GradingFailure(_error_message(self, exc)) from None
+        return self.unpack(result, case)["indices"]
+
+    def _judge_sequence(self, params, idx, cap_case=False):
+        """None if ``idx`` is a sample of the model that a right sampler could draw, else the
+        sentence that says what is wrong."""
+        eos = _CHAR_TO_IX["\n"]
+        if len(idx) > 50:
+            if cap_case and len(idx) == 51 and idx[-1] == eos:
+                return _CAP_NEWLINE
+            return f"the result has {len(idx)} indices: the cap is 50."
+        if eos in idx[:-1]:
+            return ("sampling does not stop at the end of a name: stop after drawing "
+                    "char_to_ix['\\n'].")
+        if idx and idx[-1] != eos and len(idx) < 50:
+            if cap_case and len(idx) == 49:
+                return "the length cap is off by one: at most 50 indices, and exactly 50 here."
+            return ("the result stops before the end of a name and before the cap: append "
+                    "each draw, and stop only after drawing char_to_ix['\\n'] or at 50 indices.")
+        if not idx:
+            return "the result is empty: the sample has at least one index."
+        with _quiet():
+            probs = _replay(params, idx)
+        if min(probs) >= _IMPLAUSIBLE:
+            return None
+        t = int(np.argmin(probs))
+        for flags, message in sorted(_SAMPLE_REPLAYS, key=lambda r: "reset" not in r[0]):
+            with _quiet():
+                if min(_replay(params, idx, **flags)) >= _IMPLAUSIBLE:
+                    return message
+        return (f"draw {t + 1} (index {idx[t]}) has probability {probs[t]:.1e} under the "
+                f"model, given the draws before it: each draw must come from y<t>, computed "
+                f"from x<1> = 0 and a<0> = 0, then from the index just drawn and the state "
+                f"carried from step to step.")
+
+    def _distribution_part(self, student, models, cap_case=False, seeds=tuple(range(12))):
+        for label, params in models:
+            seen = set()
+            for seed in seeds:
+                idx = self._draw(student, params, seed)
+                problem = self._judge_sequence(params, idx, cap_case)
+                if problem:
+                    raise GradingFailure(f"On {label} with seed {seed}: sample: {problem}")
+                seen.add(tuple(idx))
+            if not cap_case and len(seen) == 1:
+                raise GradingFailure(
+                    f"On {label}: sample: every seed gives the same sample: draw each index at "
+                    f"random from y (rng.choice(vocab_size, p=y.ravel()) with "
+                    f"rng = np.random.default_rng(seed)), not the most likely one (argmax).")
+        return len(models) * len(seeds)
+
+    def run_values(self, student):
+        n = self._distribution_part(student, [
+            ("the fixed model (n_a=8)", _sample_model(62, 8, 6.0)),
+            ("the fixed model with likely ends (n_a=5)", _sample_model(608, 5, 4.0, eos=12.0))])
+        return (f"sample: {n} samples, each drawn from the model's distribution given the draws "
+                f"before it.")
+
+    def run_cap(self, student):
+        n = self._distribution_part(student, [
+            ("the fixed model that never draws '\\n' (n_a=8)",
+             _sample_model(61, 8, 8.0, eos=-5.0))], cap_case=True, seeds=(0, 1, 2))
+        return f"sample: stops at the cap of 50 indices ({n} samples)."
+
+    def run_random(self, student):
+        models = [(f"a random model (n_a={n_a}, seed {seed})", _sample_model(seed, n_a, g, eos))
+                  for seed, n_a, g, eos in ((606, 12, 4.0, 12.0), (607, 8, 4.0, 2.0),
+                                            (606, 1, 4.0, 8.0))]
+        n = self._distribution_part(student, models)
+        return f"sample: {n} samples on random models, each from the model's distribution."
 
 
 def _lm_example(rng, n_a, name, scale=1.0):
@@ -1621,10 +1968,17 @@ class _GruCellForward(Spec):
         ]
 
 
-class _GruForward(Spec):
+class _GruForward(_CachedForward, Spec):
     name, reference = "gru_forward", "rnnlib.gru.gru_forward"
     returns = ("c", "y_pred", "caches")
     outputs = ("c", "y_pred")
+    parts = ("shapes", "values", "cache", "random")
+    cell, backward = "gru_cell_forward", "gru_backward"
+    cell_fields = ("c_next", "c_prev", "ut", "rt", "cct", "xt", "parameters")
+    state_fields = {"c_next": ("c", 0), "c_prev": ("c", -1)}
+
+    def states(self, case, expected):
+        return _sequence_states("c", case.args[1], expected["c"])
     substitutes = {"gru_cell_forward": "rnnlib.gru.gru_cell_forward"}
     lent_for = {"gru_cell_forward": "parameters"}
     error_hint = "x[:, :, t] is x<t> (n_x, m); c is (n_a, m, T_x), y_pred (n_y, m, T_x)"
@@ -1747,10 +2101,21 @@ class _LstmCellForward(Spec):
         return found
 
 
-class _LstmForward(Spec):
+class _LstmForward(_CachedForward, Spec):
     name, reference = "lstm_forward", "rnnlib.lstm.lstm_forward"
     returns = ("a", "y", "c", "caches")
     outputs = ("a", "y", "c")
+    parts = ("shapes", "values", "cache", "random")
+    cell, backward = "lstm_cell_forward", "lstm_backward"
+    cell_fields = ("a_next", "c_next", "a_prev", "c_prev", "ft", "ut", "cct", "ot", "xt",
+                   "parameters")
+    state_fields = {"a_next": ("a", 0), "a_prev": ("a", -1), "c_next": ("c", 0),
+                    "c_prev": ("c", -1)}
+
+    def states(self, case, expected):
+        a0 = case.args[1]
+        return {**_sequence_states("a", a0, expected["a"]),
+                **_sequence_states("c", np.zeros_like(a0), expected["c"])}
     substitutes = {"lstm_cell_forward": "rnnlib.lstm.lstm_cell_forward"}
     lent_for = {"lstm_cell_forward": "parameters"}
     error_hint = "x[:, :, t] is x<t> (n_x, m); a and c are (n_a, m, T_x), y (n_y, m, T_x)"

@@ -19,7 +19,10 @@ from rnnlib import grading
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ("rnn", "bptt", "language_model", "gru", "lstm", "brnn_deep")
 
-Entry = namedtuple("Entry", "assignment function name edits fragment kind")
+# part: the test part whose message names the mistake; loses: when given, exactly the parts of
+# the function that fail (the others keep their points); when None, "values" and "random" fail.
+Entry = namedtuple("Entry", "assignment function name edits fragment kind part loses",
+                   defaults=("values", None))
 
 # kind: the category of the issue this mistake stands for.
 _C = [
@@ -55,6 +58,12 @@ _C = [
     ("rnn", "rnn_forward", "stores_previous_state",
      [("a[:, :, t] = a_next", "a[:, :, t] = cache[1]")],
      "(a<t-1> instead of a<t>)", "a<t> for a<t-1>"),
+    ("rnn", "rnn_forward", "cache_holds_a_view",
+     [("    a_next = a0\n", "    a[:, :, -1] = a0\n"),
+      ("rnn_cell_forward(x[:, :, t], a_next, parameters)",
+       "rnn_cell_forward(x[:, :, t], a[:, :, t - 1], parameters)")],
+     "the cache of step 1 holds a<6> where a<0> belongs (a_prev): it is a view of an array "
+     "you overwrite later", "aliasing", "cache", {"cache"}),
     # --- bptt -------------------------------------------------------------------------------
     ("bptt", "rnn_cell_backward", "a_next_for_a_prev",
      [('"dWaa": dz @ a_prev.T', '"dWaa": dz @ a_next.T')],
@@ -100,7 +109,8 @@ _C = [
      "the drawn character is not fed back", "state not carried"),
     ("language_model", "sample", "argmax",
      [("int(rng.choice(vocab_size, p=y.ravel()))", "int(np.argmax(y))")],
-     "most likely index every time (argmax)", "wrong formula"),
+     "most likely index every time (argmax)", "wrong formula", "draws",
+     {"values", "draws", "random"}),
     ("language_model", "sample", "no_eos_stop",
      [("        if idx == newline:\n            break\n", "")],
      "sampling does not stop at the end of a name", "off-by-one"),
@@ -108,6 +118,23 @@ _C = [
      [("a, y, _ = rnn_cell_forward(x, a, parameters)",
        "_, y, _ = rnn_cell_forward(x, a, parameters)")],
      "the hidden state is not carried", "state not carried"),
+    ("language_model", "sample", "newline_at_cap",
+     [("        x[idx] = 1.0\n    return indices",
+       "        x[idx] = 1.0\n    if len(indices) == 50 and indices[-1] != newline:\n"
+       "        indices.append(newline)\n    return indices")],
+     "do not append '\\n' when the cap is reached", "convention", "cap", {"cap"}),
+    ("language_model", "sample", "global_seed",
+     [("rng = np.random.default_rng(seed)", "np.random.seed(seed)"),
+      ("int(rng.choice(vocab_size, p=y.ravel()))",
+       "int(np.random.choice(vocab_size, p=y.ravel()))")],
+     "the draws come from numpy's global generator (np.random.seed", "convention", "draws",
+     {"draws"}),
+    ("language_model", "clip", "course_gradient_names",
+     [("    for gradient in gradients.values():",
+       "    dWaa, dWax, dWya = gradients['dWaa'], gradients['dWax'], gradients['dWya']\n"
+       "    db, dby = gradients['db'], gradients['dby']\n"
+       "    for gradient in gradients.values():")],
+     "use gradients['dba'] (the course's db)", "renamed key", "values", {"values", "random"}),
     ("language_model", "optimize", "no_clip", [("    gradients = clip(gradients, 5)\n", "")],
      "the gradients are not clipped", "missing step"),
     ("language_model", "optimize", "uphill",
@@ -140,6 +167,12 @@ _C = [
      "the state is not carried from step to step", "state not carried"),
     ("gru", "gru_forward", "first_step_skipped", [("range(T_x)", "range(1, T_x)")],
      "the first time step is missing", "off-by-one"),
+    ("gru", "gru_forward", "cache_holds_a_view",
+     [("    c_next = c0\n", "    c[:, :, -1] = c0\n"),
+      ("gru_cell_forward(x[:, :, t], c_next, parameters)",
+       "gru_cell_forward(x[:, :, t], c[:, :, t - 1], parameters)")],
+     "the cache of step 1 holds c<6> where c<0> belongs (c_prev): it is a view of an array "
+     "you overwrite later", "aliasing", "cache", {"cache"}),
     # --- lstm -------------------------------------------------------------------------------
     ("lstm", "lstm_cell_forward", "forget_gate_uses_update_weights",
      [('ft = sigmoid(p["Wf"] @ concat + p["bf"])', 'ft = sigmoid(p["Wu"] @ concat + p["bu"])')],
@@ -160,6 +193,20 @@ _C = [
     ("lstm", "lstm_forward", "memory_starts_from_a0",
      [("a_next, c_next = a0, np.zeros((n_a, m))", "a_next, c_next = a0, a0")],
      "c<0> must be zeros", "wrong initial state"),
+    ("lstm", "lstm_forward", "cache_holds_a_view",
+     [("a_next, c_next = a0, np.zeros((n_a, m))", "a_next, c_next = a0, c[:, :, 0]")],
+     "the cache of step 1 holds c<1> where c<0> belongs (c_prev): it is a view of an array "
+     "you overwrite later", "aliasing", "cache", {"cache"}),
+    ("lstm", "lstm_cell_forward", "course_update_gate_name",
+     [('ut = sigmoid(p["Wu"] @ concat + p["bu"])', 'ut = sigmoid(p["Wi"] @ concat + p["bi"])')],
+     "use parameters['Wu'] (the course's Wi)", "renamed key", "values",
+     {"shapes", "values", "random"}),
+    ("lstm", "lstm_cell_backward", "course_gradient_names",
+     [('        grads["db" + g] = dz[g].sum(axis=1, keepdims=True)\n',
+       '        grads["db" + g] = dz[g].sum(axis=1, keepdims=True)\n'
+       '    grads["dWi"], grads["dbi"] = grads.pop("dWu"), grads.pop("dbu")\n')],
+     "name the returned gradients 'dWu' and 'dbu' (the course's 'dWi' and 'dbi')",
+     "renamed key", "values", {"shapes", "values", "random"}),
     ("lstm", "lstm_cell_backward", "no_gradient_through_a",
      [("dc = dc_next + da_next * ot * (1 - tanh_c ** 2)", "dc = dc_next")],
      "c<t> also gets gradient through a<t>", "missing path"),
@@ -199,6 +246,114 @@ _C = [
      "y_hat is not a probability distribution", "missing softmax"),
 ]
 CATALOG = [Entry(*row) for row in _C]
+
+# Correct code in other styles (the course's own, CS231n's: np.dot, loops, other names, other
+# generators' conventions that the exercises accept): each earns every point of its function.
+# ("REPLACE", code) replaces the whole solution cell.
+_SAMPLER_OTHER_STYLE = '''def sample(parameters, char_to_ix, seed):
+    Waa, Wax, Wya = parameters['Waa'], parameters['Wax'], parameters['Wya']
+    by, b = parameters['by'], parameters['ba']
+    vocab_size = by.shape[0]
+    n_a = Waa.shape[1]
+    rng = np.random.default_rng(seed)
+    x = np.zeros((vocab_size, 1))
+    a_prev = np.zeros((n_a, 1))
+    indices = []
+    idx = -1
+    counter = 0
+    newline_character = char_to_ix['\\n']
+    while idx != newline_character and counter != 50:
+        a = np.tanh(np.dot(Wax, x) + np.dot(Waa, a_prev) + b)
+        z = np.dot(Wya, a) + by
+        e = np.exp(z - np.max(z))
+        y = e / np.sum(e, axis=0)
+        idx = rng.choice(list(range(vocab_size)), p=np.squeeze(y).reshape(-1))
+        indices.append(idx)
+        x = np.zeros((vocab_size, 1))
+        x[idx] = 1
+        a_prev = a
+        counter += 1
+    return indices
+'''
+
+_CLIP_NOT_IN_PLACE = '''def clip(gradients, maxValue):
+    return {name: np.clip(g, -maxValue, maxValue) for name, g in gradients.items()}
+'''
+
+_RNN_FORWARD_COURSE = '''def rnn_forward(x, a0, parameters):
+    caches = []
+    n_x, m, T_x = x.shape
+    n_y, n_a = parameters["Wya"].shape
+    a = np.zeros((n_a, m, T_x))
+    y_pred = np.zeros((n_y, m, T_x))
+    a_next = a0
+    for t in range(T_x):
+        xt = x[:,:,t]
+        a_next, yt_pred, cache = rnn_cell_forward(xt, a_next, parameters)
+        a[:,:,t] = a_next
+        y_pred[:,:,t] = yt_pred
+        caches.append(cache)
+    caches = (caches, x)
+    return a, y_pred, caches
+'''
+
+_RNN_FORWARD_CS231N = '''def rnn_forward(x, a0, parameters):
+    Wx, Wh, Wy = parameters["Wax"], parameters["Waa"], parameters["Wya"]
+    b, by = parameters["ba"], parameters["by"]
+    h = a0
+    hs, scores, cache_list = [], [], []
+    for t in range(x.shape[2]):
+        prev_h = h
+        h = np.tanh(np.dot(Wx, x[:, :, t]) + np.dot(Wh, prev_h) + b)
+        s = np.dot(Wy, h) + by
+        p = np.exp(s - s.max(axis=0, keepdims=True))
+        p /= p.sum(axis=0, keepdims=True)
+        hs.append(h)
+        scores.append(p)
+        cache_list.append((h, prev_h, x[:, :, t], parameters))
+    return np.stack(hs, axis=2), np.stack(scores, axis=2), (cache_list, x)
+'''
+
+_GRU_FORWARD_OTHER = '''def gru_forward(x, c0, parameters):
+    T_x = x.shape[2]
+    outs = [gru_cell_forward(x[:, :, 0], c0, parameters)]
+    for t in range(1, T_x):
+        outs.append(gru_cell_forward(x[:, :, t], outs[-1][0], parameters))
+    c = np.stack([o[0] for o in outs], axis=-1)
+    y_pred = np.stack([o[1] for o in outs], axis=-1)
+    return c, y_pred, (tuple(o[2] for o in outs), x)
+'''
+
+_LSTM_FORWARD_COURSE = '''def lstm_forward(x, a0, parameters):
+    caches = []
+    Wy = parameters['Wy']
+    n_x, m, T_x = x.shape
+    n_y, n_a = Wy.shape
+    a = np.zeros((n_a, m, T_x))
+    c = np.zeros((n_a, m, T_x))
+    y = np.zeros((n_y, m, T_x))
+    a_next = a0
+    c_next = np.zeros(a_next.shape)
+    for t in range(T_x):
+        xt = x[:,:,t]
+        a_next, c_next, yt, cache = lstm_cell_forward(xt, a_next, c_next, parameters)
+        a[:,:,t] = a_next
+        c[:,:,t]  = c_next
+        y[:,:,t] = yt
+        caches.append(cache)
+    caches = (caches, x)
+    return a, y, c, caches
+'''
+
+Accepted = namedtuple("Accepted", "assignment function name edits")
+ACCEPTED = [Accepted(*row) for row in (
+    ("language_model", "sample", "other_style_sampler", [("REPLACE", _SAMPLER_OTHER_STYLE)]),
+    ("language_model", "clip", "not_in_place", [("REPLACE", _CLIP_NOT_IN_PLACE)]),
+    ("rnn", "rnn_forward", "course_style", [("REPLACE", _RNN_FORWARD_COURSE)]),
+    ("rnn", "rnn_forward", "cs231n_style", [("REPLACE", _RNN_FORWARD_CS231N)]),
+    ("gru", "gru_forward", "tuples_and_stack", [("REPLACE", _GRU_FORWARD_OTHER)]),
+    ("lstm", "lstm_forward", "course_style", [("REPLACE", _LSTM_FORWARD_COURSE)]),
+)]
 
 # The cheap tricks: each replaces (part of) a solution cell; the functions listed score 0, the
 # others keep full marks.
@@ -255,7 +410,9 @@ def solution_code(assignment):
 
 def apply_edits(code, edits):
     for old, new in edits:
-        if old == "PREPEND":
+        if old == "REPLACE":
+            code = new
+        elif old == "PREPEND":
             code = new + code
         elif old == "APPEND":
             code = code + new
@@ -306,7 +463,10 @@ def grouped(assignment):
     groups = []
     for entry in (e for e in CATALOG if e.assignment == assignment):
         for group in groups:
-            if entry.function not in {e.function for e in group}:
+            # An aliased cache shows at grading only when the student's own cell runs (the
+            # judge lends the reference cell as fresh arrays): keep it apart from cell mistakes.
+            kinds = {entry.kind} | {e.kind for e in group}
+            if entry.function not in {e.function for e in group} and "aliasing" not in kinds:
                 group.append(entry)
                 break
         else:
@@ -314,14 +474,19 @@ def grouped(assignment):
     return groups
 
 
+# Kinds that the end-to-end test always sends through nbgrader (the conventions of code ported
+# from the course), whatever group they fall in.
+E2E_KINDS = ("convention", "aliasing", "renamed key")
+
+
 def e2e_groups(assignment, at_least=5):
-    """The first groups of ``grouped`` holding at least ``at_least`` mistakes in all: the
-    part of the catalog that the end-to-end test sends through nbgrader."""
+    """The first groups of ``grouped`` holding at least ``at_least`` mistakes in all, and every
+    group holding a mistake of ``E2E_KINDS``: the part of the catalog that the end-to-end test
+    sends through nbgrader."""
     out = []
     for group in grouped(assignment):
-        if sum(len(g) for g in out) >= at_least:
-            break
-        out.append(group)
+        if sum(len(g) for g in out) < at_least or any(e.kind in E2E_KINDS for e in group):
+            out.append(group)
     return out
 
 
@@ -365,13 +530,23 @@ def test_solutions_pass_every_part_in_the_kernel(assignment):
             assert check_in_kernel(ns, function, part) is None, (function, part)
 
 
+def losing_parts(entry):
+    """The parts of ``entry``'s function that its mistake must fail (the others pass)."""
+    return entry.loses if entry.loses is not None else {"values", "random"}
+
+
 @pytest.mark.parametrize("entry", CATALOG, ids=lambda e: f"{e.assignment}-{e.name}")
 def test_mistake_is_named_in_the_kernel(entry):
     ns = run_in_process(entry.assignment, {entry.function: entry.edits})
-    message = check_in_kernel(ns, entry.function, "values")
+    message = check_in_kernel(ns, entry.function, entry.part)
     assert message is not None, "the mistake passes the tests"
     assert entry.fragment in message, message
-    assert check_in_kernel(ns, entry.function, "random") is not None
+    for part in grading.SPECS[entry.function].parts:
+        failed = check_in_kernel(ns, entry.function, part) is not None
+        if part in losing_parts(entry):
+            assert failed, part
+        elif entry.loses is not None:  # exactly these parts lose their points
+            assert not failed, (part, check_in_kernel(ns, entry.function, part))
     for other in grade_cells(entry.assignment):
         if other != entry.function:  # graded independently: no other function loses points
             assert check_in_kernel(ns, other, "values") is None, other
@@ -395,9 +570,14 @@ def test_judge_names_every_mistake_outside_the_kernel(assignment):
         nb = submission(assignment, {e.function: e.edits for e in group})
         verdicts = _verdicts_by_function(grading.judge_notebook(nb))
         for entry in group:
-            values = [r for r in verdicts[entry.function] if r["part"] == "values"]
-            assert values and not values[0]["passed"], entry
-            assert entry.fragment in values[0]["message"], (entry, values[0]["message"])
+            named = [r for r in verdicts[entry.function] if r["part"] == entry.part]
+            assert named and not named[0]["passed"], entry
+            assert entry.fragment in named[0]["message"], (entry, named[0]["message"])
+            for r in verdicts[entry.function]:
+                if r["part"] in losing_parts(entry):
+                    assert not r["passed"], (entry, r)
+                elif entry.loses is not None:
+                    assert r["passed"], (entry, r)
         wrong = {e.function for e in group}
         for function, results in verdicts.items():
             if function not in wrong:
@@ -422,3 +602,32 @@ def test_kernel_check_refuses_a_call_of_the_reference():
     message = check_in_kernel(ns, "rnn_cell_forward", "values")
     assert "reaches rnnlib's reference (rnnlib.rnn.rnn_cell_forward" in message
     assert check_in_kernel(ns, "one_hot", "values") is None
+
+
+def accepted_groups(assignment):
+    """The accepted styles of ``assignment``, packed one per function into submissions."""
+    groups = []
+    for entry in (e for e in ACCEPTED if e.assignment == assignment):
+        for group in groups:
+            if entry.function not in {e.function for e in group}:
+                group.append(entry)
+                break
+        else:
+            groups.append([entry])
+    return groups
+
+
+@pytest.mark.parametrize("entry", ACCEPTED, ids=lambda e: f"{e.assignment}-{e.name}")
+def test_other_correct_styles_earn_full_marks_in_the_kernel(entry):
+    ns = run_in_process(entry.assignment, {entry.function: entry.edits})
+    for part in grading.SPECS[entry.function].parts:
+        assert check_in_kernel(ns, entry.function, part) is None, part
+
+
+@pytest.mark.parametrize("assignment", sorted({e.assignment for e in ACCEPTED}))
+def test_other_correct_styles_earn_full_marks_outside_the_kernel(assignment):
+    for group in accepted_groups(assignment):
+        nb = submission(assignment, {e.function: e.edits for e in group})
+        verdicts = _verdicts_by_function(grading.judge_notebook(nb))
+        for function, results in verdicts.items():
+            assert all(r["passed"] for r in results), (function, results)

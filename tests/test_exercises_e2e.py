@@ -27,9 +27,11 @@ import pytest
 from test_exercises_catalog import (
     ASSIGNMENTS,
     TRICKS,
+    accepted_groups,
     blank,
     e2e_groups,
     grade_cells,
+    losing_parts,
     points,
     submission,
 )
@@ -61,10 +63,26 @@ def students():
         expect["solution", a] = "full"
         subs.setdefault("blank", {})[a] = blank(a)
         expect["blank", a] = "zero"
+        # Correct code in other styles rides along in the mistakes' notebooks, for functions
+        # without a mistake there (those must keep full marks); the rest get their own.
+        styles = [e for g in accepted_groups(a) for e in g]
         for k, group in enumerate(e2e_groups(a), 1):
-            subs.setdefault(f"mistakes{k}", {})[a] = submission(
-                a, {e.function: e.edits for e in group})
+            edits = {e.function: e.edits for e in group}
+            for style in list(styles):
+                if style.function not in edits:
+                    edits[style.function] = style.edits
+                    styles.remove(style)
+            subs.setdefault(f"mistakes{k}", {})[a] = submission(a, edits)
             expect[f"mistakes{k}", a] = group
+        while styles:
+            edits = {}
+            for style in list(styles):
+                if style.function not in edits:
+                    edits[style.function] = style.edits
+                    styles.remove(style)
+            k = 1 + sum(1 for (s, b) in expect if b == a and s.startswith("styles"))
+            subs.setdefault(f"styles{k}", {})[a] = submission(a, edits)
+            expect[f"styles{k}", a] = "full"
         if a in TRICKS:
             edits, cheated = TRICKS[a]
             subs.setdefault("tricks", {})[a] = submission(a, edits)
@@ -222,8 +240,11 @@ def test_committed_exercises_equal_a_fresh_generation(course):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solutions_score_full_marks_and_blanks_zero(course, assignment):
-    assert course.scores["solution", assignment] == {
-        k: float(v) for k, v in points(assignment).items()}
+    full = {k: float(v) for k, v in points(assignment).items()}
+    assert course.scores["solution", assignment] == full
+    for (student, a), expected in course.expect.items():  # correct code in other styles
+        if a == assignment and expected == "full":
+            assert course.scores[student, a] == full, student
     assert set(course.scores["blank", assignment].values()) == {0.0}
 
 
@@ -239,8 +260,13 @@ def test_each_mistake_loses_its_points_and_its_feedback_names_it(course, assignm
         text = feedback(course, student, assignment)
         wrong = {e.function for e in group}
         for entry in group:
-            assert scores[f"{entry.function}_values"] == 0, (student, entry.name, scores)
+            assert scores[f"{entry.function}_{entry.part}"] == 0, (student, entry.name, scores)
             assert entry.fragment in text, (student, entry.name)
+            for i in cells[entry.function]:  # exactly the parts it should lose
+                if i.removeprefix(entry.function + "_") in losing_parts(entry):
+                    assert scores[i] == 0, (student, entry.name, i, scores)
+                elif entry.loses is not None:
+                    assert scores[i] == full[i], (student, entry.name, i, scores)
         for function, ids in cells.items():
             if function not in wrong:
                 assert all(scores[i] == full[i] for i in ids), (student, function, scores)

@@ -31,7 +31,7 @@
 # (PyTorch's `nn.GRU` applies its reset gate after the product instead: a different function).
 #
 # 1. `gru_cell_forward`: one time step (5 points);
-# 2. `gru_forward`: the whole sequence (4 points).
+# 2. `gru_forward`: the whole sequence (5 points).
 #
 # In each function, replace `raise NotImplementedError()` with your code, using numpy and the
 # `sigmoid` and `softmax` imported below.
@@ -95,7 +95,10 @@ grading.check_gru_cell_forward(gru_cell_forward, "random")
 # starting from `c0`; store every $c^{\langle t \rangle}$ in `c` and every
 # $\hat y^{\langle t \rangle}$ in `y_pred`, and return the caches as
 # `(list of the cells' caches, x)`. Use your `gru_cell_forward` (while `gru_forward` is graded,
-# the tests lend it the reference cell).
+# the tests lend it the reference cell). One test (1 point) reads the caches: the cache of step
+# $t$ must still hold $c^{\langle t-1 \rangle}$ and the step's gates when `gru_forward` returns,
+# so pass each step the array the previous step returned, not a slice of `c` that a later step
+# overwrites.
 
 # %% solution gru_forward
 def gru_forward(x, c0, parameters):
@@ -132,6 +135,9 @@ grading.check_gru_forward(gru_forward, "shapes")
 
 # %% test gru_forward_values points=2
 grading.check_gru_forward(gru_forward, "values")
+
+# %% test gru_forward_cache points=1
+grading.check_gru_forward(gru_forward, "cache")
 
 # %% test gru_forward_random points=1
 # Hidden tests at grading: gru_forward against rnnlib on random shapes and seeds.

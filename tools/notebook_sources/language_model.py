@@ -39,8 +39,10 @@ from rnnlib.rnn import rnn_cell_forward
 # Gradients that flow back through many time steps can grow very large (they *explode*), and a
 # single huge update ruins the weights. The simplest cure clips every entry of every gradient
 # into $[-\text{maxValue}, \text{maxValue}]$ before the update. `gradients` is a dict
-# (`"dWax"`, `"dWaa"`, `"dWya"`, `"dba"`, `"dby"`): clip every one of its arrays, in place
-# (`np.clip(..., out=...)`), and return the dict.
+# (`"dWax"`, `"dWaa"`, `"dWya"`, `"dba"`, `"dby"`): clip every one of its arrays and return the
+# dict of clipped gradients. The tests read the dict you return: clipping in place
+# (`np.clip(g, -maxValue, maxValue, out=g)`, as the course does) and returning a new dict of
+# clipped copies both earn full marks.
 
 # %% solution clip
 def clip(gradients, maxValue):
@@ -51,7 +53,7 @@ def clip(gradients, maxValue):
         maxValue   the bound
 
     Returns:
-        gradients  the same dict, its arrays clipped in place
+        gradients  the clipped gradients (the same dict clipped in place, or a new one)
     """
     ### BEGIN SOLUTION
     for gradient in gradients.values():
@@ -82,7 +84,16 @@ grading.check_clip(clip, "random")
 # 3. append `idx` to the result; stop if it is the end of a name, `char_to_ix["\n"]`;
 # 4. feed the character back in: `x` becomes the one-hot vector of `idx`.
 #
-# Stop also after 50 characters, in case the model never draws the end.
+# Stop also when the result has 50 indices, in case the model never draws the end. **At the
+# cap, return those 50 indices as they are: do not append `char_to_ix["\n"]`** (the course's
+# code appends one, giving 51 entries; here a sample is at most 50 indices long).
+#
+# The tests grade `sample` in four parts, one point each: every draw comes from the model's
+# distribution for the state reached by feeding back the draws before it ("values": any
+# random generator passes this part); the cap ("cap"); the exact draws of the generator stated
+# above, `np.random.default_rng(seed)` and `rng.choice` ("draws": numpy's global generator,
+# `np.random.seed`, draws other numbers and fails this part only); the first part again on
+# random models (hidden).
 
 # %% solution sample
 def sample(parameters, char_to_ix, seed):
@@ -116,11 +127,17 @@ def sample(parameters, char_to_ix, seed):
     return indices
     ### END SOLUTION
 
-# %% test sample_values points=3
+# %% test sample_values points=1
 grading.check_sample(sample, "values")
 
+# %% test sample_cap points=1
+grading.check_sample(sample, "cap")
+
+# %% test sample_draws points=1
+grading.check_sample(sample, "draws")
+
 # %% test sample_random points=1
-# Hidden tests at grading: sample against rnnlib on random models and seeds.
+# Hidden tests at grading: samples of random models, each draw from the model's distribution.
 ### BEGIN HIDDEN TESTS
 grading.check_sample(sample, "random")
 ### END HIDDEN TESTS

@@ -24,9 +24,11 @@
 # with $W_f, W_u, W_c, W_o$ of shape $(n_a, n_a + n_x)$, their biases $(n_a, 1)$,
 # $W_y$ $(n_y, n_a)$, $b_y$ $(n_y, 1)$, under the keys `"Wf"`, `"bf"`, `"Wu"`, `"bu"`, `"Wc"`,
 # `"bc"`, `"Wo"`, `"bo"`, `"Wy"`, `"by"`. (The course's assignment calls the update gate
-# "i", for input.) The memory starts empty: $c^{\langle 0 \rangle} = 0$. You write:
+# "i", for input: code ported from it reads `"Wi"`, `"bi"` and returns `"dWi"`, `"dbi"`; here
+# they are `"Wu"`, `"bu"`, `"dWu"`, `"dbu"`.) The memory starts empty:
+# $c^{\langle 0 \rangle} = 0$. You write:
 #
-# 1. `lstm_cell_forward` (4 points) and `lstm_forward` (3 points);
+# 1. `lstm_cell_forward` (4 points) and `lstm_forward` (4 points);
 # 2. `lstm_cell_backward` (4 points) and `lstm_backward` (3 points).
 #
 # In each function, replace `raise NotImplementedError()` with your code, using numpy and the
@@ -95,6 +97,10 @@ grading.check_lstm_cell_forward(lstm_cell_forward, "random")
 # zeros. Store every $a^{\langle t \rangle}$, $\hat y^{\langle t \rangle}$ and
 # $c^{\langle t \rangle}$, and return the caches as `(list of the cells' caches, x)`. Use your
 # `lstm_cell_forward` (while `lstm_forward` is graded, the tests lend it the reference cell).
+# One test (1 point) reads the caches: the cache of step $t$ must still hold
+# $a^{\langle t-1 \rangle}$ and $c^{\langle t-1 \rangle}$ when `lstm_forward` returns, so pass
+# each step the arrays the previous step returned, not slices of `a` or `c` that a later step
+# overwrites.
 
 # %% solution lstm_forward
 def lstm_forward(x, a0, parameters):
@@ -134,6 +140,9 @@ grading.check_lstm_forward(lstm_forward, "shapes")
 
 # %% test lstm_forward_values points=1
 grading.check_lstm_forward(lstm_forward, "values")
+
+# %% test lstm_forward_cache points=1
+grading.check_lstm_forward(lstm_forward, "cache")
 
 # %% test lstm_forward_random points=1
 # Hidden tests at grading: lstm_forward against rnnlib on random shapes and seeds.

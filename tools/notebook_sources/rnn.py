@@ -11,7 +11,7 @@
 #
 # 1. `one_hot`: turn a sequence of symbols into the vectors $x^{\langle t \rangle}$ (2 points);
 # 2. `rnn_cell_forward`: one time step (4 points);
-# 3. `rnn_forward`: the whole sequence (4 points).
+# 3. `rnn_forward`: the whole sequence (5 points).
 #
 # **Shapes.** Features come first, examples second, time last: $x^{\langle t \rangle}$ is
 # `xt` of shape $(n_x, m)$ for a batch of $m$ examples, $a^{\langle t \rangle}$ has shape
@@ -142,6 +142,11 @@ grading.check_rnn_cell_forward(rnn_cell_forward, "random")
 # $a^{\langle t \rangle}$ in `a` and every $\hat y^{\langle t \rangle}$ in `y_pred`, and keep
 # the cells' caches in a list.
 #
+# One test (1 point) reads those caches: the cache of step $t$ must hold $a^{\langle t-1 \rangle}$,
+# $x^{\langle t \rangle}$ and $a^{\langle t \rangle}$ when `rnn_forward` returns, which is what
+# `rnn_backward` will read. Pass each step the array the previous step returned (`a_next`), not
+# a slice of `a` that a later step overwrites.
+#
 # Use your `rnn_cell_forward` for each step. (While `rnn_forward` is graded, the tests lend it
 # the reference cell, so a mistake in the cell costs points only once.)
 
@@ -180,6 +185,9 @@ grading.check_rnn_forward(rnn_forward, "shapes")
 
 # %% test rnn_forward_values points=2
 grading.check_rnn_forward(rnn_forward, "values")
+
+# %% test rnn_forward_cache points=1
+grading.check_rnn_forward(rnn_forward, "cache")
 
 # %% test rnn_forward_random points=1
 # Hidden tests at grading: rnn_forward against rnnlib on random shapes and seeds.
