@@ -16,17 +16,10 @@ import copy
 
 import numpy as np
 import pytest
+from test_exercises_catalog import _verdicts_by_function as _by_function
 from test_exercises_catalog import submission
 
 from rnnlib import grading
-
-
-def _by_function(verdicts):
-    out = {}
-    for results in verdicts.values():
-        for r in results:
-            out.setdefault(r["function"], []).append(r)
-    return out
 
 
 def _replace_solution(nb, grade_id, source):

@@ -101,16 +101,23 @@ def _pids_of_uid(uid):
     return out
 
 
-def kill_uid(uid, rounds=20):
-    """SIGKILL every process of ``uid`` until none is left (forks in flight included)."""
-    for _ in range(rounds):
-        pids = _pids_of_uid(uid)
+def kill_all(list_pids, seconds):
+    """SIGKILL the processes ``list_pids()`` names until it names none (forks in flight
+    included) or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = list_pids()
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
+        time.sleep(0.05)
+
+
+def kill_uid(uid, seconds=2.0):
+    """SIGKILL every process of ``uid`` until none is left."""
+    kill_all(lambda: _pids_of_uid(uid), seconds)
 
 
 class Cgroup:
@@ -177,15 +184,8 @@ class Cgroup:
         if self.mode == "v2":
             with contextlib.suppress(OSError):
                 (self.dirs[0] / "cgroup.kill").write_text("1")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = self.pids()
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
+        kill_all(self.pids, 10)
+        deadline = time.monotonic() + 5
         for d in self.dirs:
             while True:
                 try:
