@@ -346,3 +346,58 @@ def test_page_reads_offline_in_chromium(browsed, doc):
     if raw:
         failures.append(f"raw TeX left in the text: {raw[:5]}")
     assert not failures, f"{doc}: " + "; ".join(failures)
+
+
+# --------------------------------------------------------------------------- exercise boxes
+
+# What a box may promise only if its assignment has it: (pattern in the box, what the
+# assignment's code cells must contain, in words).
+_PROMISES = [
+    (r"\bnumeric", r"numeric", "a numerical check"),
+    (r"\btorch\b|PyTorch", r"\btorch\b", "code that uses torch"),
+    (r"backward pass", r"def \w*backward\(", "a backward function"),
+    (r"compare 1, 2 and 3 layers|depth comparison", r"num_layers|for L in", "a depth comparison"),
+]
+
+
+def _exercise_box(nb):
+    last_md = "".join([c for c in nb["cells"] if c["cell_type"] == "markdown"][-1]["source"])
+    m = re.search(r"```\{admonition\} Exercises\n(.*?)```", last_md, re.S)
+    return m.group(1) if m else last_md
+
+
+def _assignment_code(name):
+    nb = json.loads((ROOT / "exercises" / name / (name + ".ipynb")).read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def _box_problems(box, code_of):
+    """What ``box`` names that its assignments (``code_of(name)`` -> their code) lack."""
+    names = re.findall(r"exercises/(\w+)/\1\.ipynb", box)
+    if not names:
+        return ["names no assignment"]
+    code = "\n".join(code_of(n) for n in names)
+    problems = [f"`{f}` is not defined in {names}" for f in
+                re.findall(r"`([a-z_][a-z0-9_]*)`", box)
+                if f != "rnnlib" and not re.search(rf"def {f}\(", code)]
+    problems += [f"promises {what}, which {names} lack" for box_re, code_re, what in _PROMISES
+                 if re.search(box_re, box) and not re.search(code_re, code)]
+    return problems
+
+
+def test_exercise_box_check_can_fail():
+    code = {"gru": "def gru_cell_forward(xt, c_prev, p):\n    pass\n"}.get
+    ok = "`exercises/gru/gru.ipynb`: write `gru_cell_forward`."
+    assert _box_problems(ok, code) == []
+    assert len(_box_problems(ok.replace(".", " and `gru_backward`."), code)) == 1
+    assert len(_box_problems(ok + " Check it numerically against PyTorch.", code)) == 2
+    assert _box_problems("Try it yourself.", code) == ["names no assignment"]
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_exercise_box_names_only_what_its_assignment_has(doc):
+    """A chapter's exercise box may name only functions its assignment has students write and
+    checks that it runs."""
+    box = _exercise_box(json.loads((ROOT / (doc + ".ipynb")).read_text()))
+    problems = _box_problems(box, _assignment_code)
+    assert not problems, f"{doc}'s exercise box: " + "; ".join(problems)
