@@ -126,11 +126,17 @@ def _finish(fig, title=None, ax=None):
 
 # --------------------------------------------------------------------------- the basic RNN
 
-def unrolled_rnn(T=4, ax=None, weights=True, title=None):
+def unrolled_rnn(T=4, ax=None, weights=True, title=None, inputs=None, outputs=None):
     """The RNN unrolled over T steps: a<0> -> a<1> -> ... with x<t> below and ŷ<t> above.
 
     ``weights=True`` labels the arrows with the shared parameters W_ax, W_aa, W_ya.
+    ``inputs`` / ``outputs``: T labels written under x<t> / over ŷ<t> (e.g. the tokens of a
+    sentence), which also shows every step (no "..." for T > 3).
     """
+    for name, labels in (("inputs", inputs), ("outputs", outputs)):
+        if labels is not None and len(labels) != T:
+            raise ValueError(f"unrolled_rnn: {name} must have T = {T} labels, got {len(labels)}")
+    labelled = inputs is not None or outputs is not None
     dx = 2.3
     width = 1.0 + dx * T + 0.3
     fig, ax = _canvas(width, 5.2, ax)
@@ -139,20 +145,30 @@ def unrolled_rnn(T=4, ax=None, weights=True, title=None):
     for i in range(T):
         t = i + 1
         x0 = 1.0 + dx * i + dx / 2
-        tt = "T_x" if (i == T - 1 and T > 3) else str(t)
+        tt = "T_x" if (i == T - 1 and T > 3 and not labelled) else str(t)
         cell = _box(ax, x0, 2.6, _t("a", tt), w=1.1, h=0.9)
         xin = _box(ax, x0, 0.5, _t("x", tt), w=1.0, h=0.65, fc=COLORS["x"])
         yout = _box(ax, x0, 4.6, _t(r"\hat{y}", tt), w=1.0, h=0.65, fc=COLORS["y"])
         _arrow(ax, _edge_top(xin), _edge_bottom(cell))
         _arrow(ax, _edge_top(cell), _edge_bottom(yout))
         _arrow(ax, prev, _edge_left(cell))
+        if inputs is not None:
+            ax.text(x0, -0.15, inputs[i], ha="center", va="top", fontsize=11, color="#38761d")
+        if outputs is not None:
+            ax.text(x0, 5.05, outputs[i], ha="center", va="bottom", fontsize=11,
+                    color="#b45f06")
         if weights:
             ax.text(x0 + 0.1, 1.5, r"$W_{ax}$", fontsize=10, va="center", color="#555555")
             ax.text(x0 + 0.1, 3.6, r"$W_{ya}$", fontsize=10, va="center", color="#555555")
             ax.text((prev[0] + _edge_left(cell)[0]) / 2, 2.78, r"$W_{aa}$", fontsize=10,
                     ha="center", va="bottom", color="#555555")
         prev = _edge_right(cell)
-    if T > 3:
+    if labelled:                        # room for the labels: a taller figure, same scale
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo - 0.7, hi + 0.5)
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h * (hi - lo + 1.2) / (hi - lo))
+    if T > 3 and not labelled:
         ax.text(1.0 + dx * (T - 1) - 0.05, 2.6, r"$\cdots$", fontsize=14, ha="center",
                 va="center", bbox=dict(fc="white", ec="none", pad=0.5), zorder=5)
     return _finish(fig, title, ax)
