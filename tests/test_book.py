@@ -549,3 +549,19 @@ def test_page_fits_and_figures_read(browsed, build, doc, width):
                             f"{smallest * img['width'] / svg_width:.1f} px as shown "
                             f"({img['width']:.0f} px wide)")
     assert not failures, f"{doc} at {width} px:\n" + "\n".join(failures)
+
+
+def test_unrolled_rnn_labels_must_match_its_steps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnlib import diagrams
+
+    with pytest.raises(ValueError, match="inputs must have T = 3 labels, got 1"):
+        diagrams.unrolled_rnn(T=3, inputs=["cats"])
+    fig = diagrams.unrolled_rnn(T=2, inputs=["0", "cats"], outputs=["P(cats)", "P(<EOS>)"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "cats" in texts and "P(<EOS>)" in texts
+    plt.close(fig)
