@@ -150,7 +150,7 @@ def test_chapter_shows_its_figures(build, doc):
     through the inline backend, so a wrong MPLBACKEND would silently drop them)."""
     _, _, html = build
     page = (html / (doc + ".html")).read_text()
-    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.(?:png|svg)"', page)
     nb = json.loads((ROOT / (doc + ".ipynb")).read_text())
     drawing = [c for c in nb["cells"] if c["cell_type"] == "code"
                and re.search(r"diagrams\.\w+\(|plt\.subplots\(", "".join(c["source"]))]
