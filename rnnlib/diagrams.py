@@ -37,8 +37,12 @@ COLORS = {
 
 
 def _t(sym, t):
-    """Mathtext for sym<t>: ``_t('a', 't-1')`` -> ``$a^{\\langle t-1 \\rangle}$``."""
-    return rf"${sym}^{{\langle {t} \rangle}}$"
+    """Mathtext for sym<t>: ``_t('a', 't-1')`` -> ``$a^{<\\!t-1\\!>}$``.
+
+    Plain < and > pulled close with negative spaces: at figure sizes, mathtext's langle and
+    rangle look like parentheses.
+    """
+    return rf"${sym}^{{<\!{t}\!>}}$"
 
 
 def _canvas(width, height, ax=None, scale=0.62, pad=0.15):
@@ -122,11 +126,17 @@ def _finish(fig, title=None, ax=None):
 
 # --------------------------------------------------------------------------- the basic RNN
 
-def unrolled_rnn(T=4, ax=None, weights=True, title=None):
+def unrolled_rnn(T=4, ax=None, weights=True, title=None, inputs=None, outputs=None):
     """The RNN unrolled over T steps: a<0> -> a<1> -> ... with x<t> below and ŷ<t> above.
 
     ``weights=True`` labels the arrows with the shared parameters W_ax, W_aa, W_ya.
+    ``inputs`` / ``outputs``: T labels written under x<t> / over ŷ<t> (e.g. the tokens of a
+    sentence), which also shows every step (no "..." for T > 3).
     """
+    for name, labels in (("inputs", inputs), ("outputs", outputs)):
+        if labels is not None and len(labels) != T:
+            raise ValueError(f"unrolled_rnn: {name} must have T = {T} labels, got {len(labels)}")
+    labelled = inputs is not None or outputs is not None
     dx = 2.3
     width = 1.0 + dx * T + 0.3
     fig, ax = _canvas(width, 5.2, ax)
@@ -135,20 +145,30 @@ def unrolled_rnn(T=4, ax=None, weights=True, title=None):
     for i in range(T):
         t = i + 1
         x0 = 1.0 + dx * i + dx / 2
-        tt = "T_x" if (i == T - 1 and T > 3) else str(t)
+        tt = "T_x" if (i == T - 1 and T > 3 and not labelled) else str(t)
         cell = _box(ax, x0, 2.6, _t("a", tt), w=1.1, h=0.9)
         xin = _box(ax, x0, 0.5, _t("x", tt), w=1.0, h=0.65, fc=COLORS["x"])
         yout = _box(ax, x0, 4.6, _t(r"\hat{y}", tt), w=1.0, h=0.65, fc=COLORS["y"])
         _arrow(ax, _edge_top(xin), _edge_bottom(cell))
         _arrow(ax, _edge_top(cell), _edge_bottom(yout))
         _arrow(ax, prev, _edge_left(cell))
+        if inputs is not None:
+            ax.text(x0, -0.15, inputs[i], ha="center", va="top", fontsize=11, color="#38761d")
+        if outputs is not None:
+            ax.text(x0, 5.05, outputs[i], ha="center", va="bottom", fontsize=11,
+                    color="#b45f06")
         if weights:
             ax.text(x0 + 0.1, 1.5, r"$W_{ax}$", fontsize=10, va="center", color="#555555")
             ax.text(x0 + 0.1, 3.6, r"$W_{ya}$", fontsize=10, va="center", color="#555555")
             ax.text((prev[0] + _edge_left(cell)[0]) / 2, 2.78, r"$W_{aa}$", fontsize=10,
                     ha="center", va="bottom", color="#555555")
         prev = _edge_right(cell)
-    if T > 3:
+    if labelled:                        # room for the labels: a taller figure, same scale
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo - 0.7, hi + 0.5)
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h * (hi - lo + 1.2) / (hi - lo))
+    if T > 3 and not labelled:
         ax.text(1.0 + dx * (T - 1) - 0.05, 2.6, r"$\cdots$", fontsize=14, ha="center",
                 va="center", bbox=dict(fc="white", ec="none", pad=0.5), zorder=5)
     return _finish(fig, title, ax)
@@ -156,26 +176,26 @@ def unrolled_rnn(T=4, ax=None, weights=True, title=None):
 
 def rnn_cell(ax=None, activation="tanh", title=None):
     """Inside one RNN step: a<t> = g(Waa a<t-1> + Wax x<t> + ba), ŷ<t> = softmax(Wya a<t> + by)."""
-    fig, ax = _canvas(11.0, 5.6, ax)
-    ax.add_patch(FancyBboxPatch((1.6, 0.9), 7.0, 3.9, boxstyle="round,pad=0,rounding_size=0.3",
+    fig, ax = _canvas(11.6, 5.6, ax)
+    ax.add_patch(FancyBboxPatch((1.6, 0.9), 8.1, 3.9, boxstyle="round,pad=0,rounding_size=0.3",
                                 fc=COLORS["cell"], ec="#7f9db9", lw=1.2, ls="--", zorder=1))
-    a_prev = _box(ax, 0.6, 2.2, _t("a", "t-1"), w=1.1, h=0.7)
-    xin = _box(ax, 3.6, 0.2, _t("x", "t"), w=1.0, h=0.6, fc=COLORS["x"])
-    lin = _box(ax, 3.6, 2.2, r"$W_{aa}a^{\langle t-1\rangle} + W_{ax}x^{\langle t\rangle} + b_a$",
-               w=3.5, h=0.75, fc="white", fontsize=11)
-    g = _box(ax, 6.3, 2.2, rf"$g = \{activation}$" if activation == "tanh" else r"$g$ = ReLU",
+    a_prev = _box(ax, 0.7, 2.2, _t("a", "t-1"), w=1.3, h=0.7)
+    xin = _box(ax, 3.85, 0.2, _t("x", "t"), w=1.0, h=0.6, fc=COLORS["x"])
+    lin = _box(ax, 3.85, 2.2, r"$W_{aa}a^{<\!t-1\!>} + W_{ax}x^{<\!t\!>} + b_a$",
+               w=4.1, h=0.75, fc="white", fontsize=11)
+    g = _box(ax, 6.75, 2.2, rf"$g = \{activation}$" if activation == "tanh" else r"$g$ = ReLU",
              w=1.4, h=0.7, fc=COLORS["tanh"], fontsize=11)
-    a_next = _box(ax, 9.9, 2.2, _t("a", "t"), w=1.1, h=0.7)
-    out = _box(ax, 7.6, 3.8, r"softmax$(W_{ya}a^{\langle t\rangle} + b_y)$", w=2.6, h=0.7,
+    a_next = _box(ax, 10.65, 2.2, _t("a", "t"), w=1.1, h=0.7)
+    out = _box(ax, 8.05, 3.8, r"softmax$(W_{ya}a^{<\!t\!>} + b_y)$", w=3.1, h=0.7,
                fc="white", fontsize=10)
-    yhat = _box(ax, 7.6, 5.3, _t(r"\hat{y}", "t"), w=1.0, h=0.6, fc=COLORS["y"])
+    yhat = _box(ax, 8.05, 5.3, _t(r"\hat{y}", "t"), w=1.0, h=0.6, fc=COLORS["y"])
     _arrow(ax, _edge_right(a_prev), _edge_left(lin))
     _arrow(ax, _edge_top(xin), _edge_bottom(lin))
     _arrow(ax, _edge_right(lin), _edge_left(g))
     _arrow(ax, _edge_right(g), _edge_left(a_next))
-    _path(ax, [(7.6, 2.2), (7.6, 3.45)])
+    _path(ax, [(8.05, 2.2), (8.05, 3.45)])
     _arrow(ax, _edge_top(out), _edge_bottom(yhat))
-    ax.text(5.1, 1.15, "one time step (the same weights at every t)", fontsize=9,
+    ax.text(5.5, 1.15, "one time step (the same weights at every t)", fontsize=10,
             color="#4a6a8a", ha="center")
     return _finish(fig, title, ax)
 
@@ -184,11 +204,22 @@ def bptt(T=4, ax=None, title=None):
     """Forward propagation (black) and backpropagation through time (red).
 
     Each output ŷ<t> is compared with y<t> by a loss L<t>; the losses are summed into L; the
-    gradient flows back from every L<t> and along the chain a<T_x> -> ... -> a<1>.
+    gradient flows back from every L<t> and along the chain a<T_x> -> ... -> a<1>. The shared
+    parameters (W_a, b_a) and (W_y, b_y) are nodes of their own, on the left: every step uses
+    them (grey dashed lines), so their gradients are sums over the steps.
     """
     dx = 2.5
     width = 0.8 + dx * T + 1.2
     fig, ax = _canvas(width, 7.6, ax)
+    grey = "#777777"
+    for y, label in [(1.45, r"$W_a, b_a$"), (3.45, r"$W_y, b_y$")]:
+        _box(ax, 0.45, y, label, w=0.85, h=0.55, fc="#eeeeee", fontsize=10)
+        x_end = 1.2 + dx * (T - 1) + dx / 2 + 0.38
+        ax.plot([0.88, x_end], [y, y], color=grey, lw=1.0, ls="--", zorder=1)
+        for i in range(T):
+            xi = 1.2 + dx * i + dx / 2 + 0.38
+            _arrow(ax, (xi, y), (xi, y + (0.55 if y < 2 else 0.55)), color=grey, lw=1.0,
+                   ls="--", mutation=8, zorder=1)
     red = COLORS["back"]
     cells = []
     for i in range(T):
@@ -197,7 +228,7 @@ def bptt(T=4, ax=None, title=None):
         cell = _box(ax, x0, 2.4, _t("a", t), w=1.1, h=0.8)
         _box(ax, x0, 0.45, _t("x", t), w=1.0, h=0.6, fc=COLORS["x"])
         _box(ax, x0, 4.3, _t(r"\hat{y}", t), w=1.0, h=0.6, fc=COLORS["y"])
-        loss = _box(ax, x0, 5.9, rf"$\mathcal{{L}}^{{\langle {t} \rangle}}$", w=1.0, h=0.6,
+        loss = _box(ax, x0, 5.9, rf"$\mathcal{{L}}^{{<\!{t}\!>}}$", w=1.0, h=0.6,
                     fc=COLORS["loss"])
         ax.text(x0 + 0.55, 5.25, _t("y", t), fontsize=10, ha="left", va="center")
         _arrow(ax, (x0 + 0.55, 5.45), (x0 + 0.25, 5.62), lw=1.0, mutation=9)
@@ -217,12 +248,13 @@ def bptt(T=4, ax=None, title=None):
     _arrow(ax, (_edge_left(cells[0][0])[0], 2.22), (0.85, 2.22), color=red)
     # total loss
     xl = 1.2 + dx * T / 2
-    _box(ax, xl, 7.2, r"$\mathcal{L} = \sum_t \mathcal{L}^{\langle t\rangle}$",
+    _box(ax, xl, 7.2, r"$\mathcal{L} = \sum_t \mathcal{L}^{<\!t\!>}$",
                  w=2.6, h=0.65, fc=COLORS["loss"], fontsize=11)
     for _, loss in cells:
         _arrow(ax, _edge_top(loss), (xl + (loss[0] - xl) * 0.15, 6.87), lw=1.0, mutation=9)
-    ax.text(width - 0.1, 1.55, "forward", color=COLORS["edge"], ha="right", fontsize=10)
-    ax.text(width - 0.1, 1.2, "backward (BPTT)", color=red, ha="right", fontsize=10)
+    ax.text(width - 0.1, 7.3, "forward", color=COLORS["edge"], ha="right", fontsize=10)
+    ax.text(width - 0.1, 6.95, "backward (BPTT)", color=red, ha="right", fontsize=10)
+    ax.text(width - 0.1, 6.6, "shared parameters", color=grey, ha="right", fontsize=10)
     return _finish(fig, title, ax)
 
 
@@ -271,12 +303,12 @@ def rnn_type(kind, ax=None, example=True):
         cell = _box(ax, x0, 2.2, "", w=0.8, h=0.7, fc=fc)
         if has_x:
             xin_n += 1
-            xin = _box(ax, x0, 0.6, rf"$x^{{\langle {xin_n} \rangle}}$", w=0.8, h=0.55,
+            xin = _box(ax, x0, 0.6, rf"$x^{{<\!{xin_n}\!>}}$", w=0.8, h=0.55,
                        fc=COLORS["x"], fontsize=10)
             _arrow(ax, _edge_top(xin), _edge_bottom(cell), mutation=9, lw=1.1)
         if has_y:
             yout_n += 1
-            yout = _box(ax, x0, 3.8, rf"$\hat{{y}}^{{\langle {yout_n} \rangle}}$", w=0.8,
+            yout = _box(ax, x0, 3.8, rf"$\hat{{y}}^{{<\!{yout_n}\!>}}$", w=0.8,
                         h=0.55, fc=COLORS["y"], fontsize=10)
             _arrow(ax, _edge_top(cell), _edge_bottom(yout), mutation=9, lw=1.1)
             if kind == "one-to-many" and i + 1 < n:
@@ -327,13 +359,13 @@ def gru_cell(simplified=False, ax=None, title=None):
     _op(ax, 9.8, top, "add")
     _path(ax, [(10.1, top), (12.6, top)])
     _path(ax, [(11.0, top), (11.0, 7.5)])
-    ax.text(11.15, 7.2, r"$a^{\langle t\rangle} = c^{\langle t\rangle}$", fontsize=11)
+    ax.text(11.15, 7.2, r"$a^{<\!t\!>} = c^{<\!t\!>}$", fontsize=11)
     # c<t-1> drops to the bus where x<t> joins: [c<t-1>, x<t>]
     _path(ax, [(1.8, top), (1.8, bus)], arrow=False)
     ax.text(2.35, 0.05, _t("x", "t"), fontsize=13)
     _path(ax, [(2.2, -0.1), (2.2, bus)], arrow=False)
     _path(ax, [(1.8, bus), (10.1, bus)], arrow=False)
-    ax.text(2.5, bus - 0.42, r"$[c^{\langle t-1\rangle}, x^{\langle t\rangle}]$", fontsize=10,
+    ax.text(2.5, bus - 0.42, r"$[c^{<\!t-1\!>}, x^{<\!t\!>}]$", fontsize=10,
             color="#555555")
     # update gate Γu: (1 - Γu) scales the old value, Γu the candidate
     gu = _box(ax, 5.6, 3.0, r"$\sigma$", w=0.9, h=0.7, fc=COLORS["gate"])
@@ -345,7 +377,7 @@ def gru_cell(simplified=False, ax=None, title=None):
     _path(ax, [(7.4, 4.94), (7.4, top - 0.3)])
     # candidate c̃<t> and Γu * c̃<t>
     _box(ax, 9.8, 3.0, r"$\tanh$", w=1.0, h=0.7, fc=COLORS["tanh"])
-    ax.text(10.4, 3.75, r"$\tilde c^{\langle t\rangle}$", fontsize=12)
+    ax.text(10.4, 3.75, r"$\tilde c^{<\!t\!>}$", fontsize=12)
     _op(ax, 9.8, 4.6, "mul")
     _path(ax, [(9.8, 3.35), (9.8, 4.3)])
     _path(ax, [(9.8, 4.9), (9.8, top - 0.3)])
@@ -360,10 +392,10 @@ def gru_cell(simplified=False, ax=None, title=None):
         _path(ax, [(3.2, top), (3.2, 4.9)])
         # Γr * c<t-1> goes to the candidate, crossing the Γu input (drawn with a gap)
         _path(ax, [(3.5, 4.6), (4.3, 4.6), (4.3, 2.15), (9.55, 2.15), (9.55, 2.65)], halo=True)
-        ax.text(3.45, 4.85, r"$\Gamma_r * c^{\langle t-1\rangle}$", fontsize=10,
+        ax.text(3.45, 4.85, r"$\Gamma_r * c^{<\!t-1\!>}$", fontsize=10,
                 color="#555555")
         _path(ax, [(10.05, bus), (10.05, 2.65)])
-        ax.text(10.2, 1.75, r"$x^{\langle t\rangle}$", fontsize=10, color="#555555")
+        ax.text(10.2, 1.75, r"$x^{<\!t\!>}$", fontsize=10, color="#555555")
     return _finish(fig, title or ("simplified GRU" if simplified else "full GRU (the notes)"), ax)
 
 
@@ -390,7 +422,7 @@ def lstm_cell(peepholes=False, ax=None, title=None):
     _path(ax, [(0.0, bot), (8.5, bot)], arrow=False)
     ax.text(1.95, -0.15, _t("x", "t"), fontsize=13)
     _path(ax, [(1.8, -0.2), (1.8, bot)], arrow=False)
-    ax.text(2.2, bot - 0.45, r"$[a^{\langle t-1\rangle}, x^{\langle t\rangle}]$", fontsize=10,
+    ax.text(2.2, bot - 0.45, r"$[a^{<\!t-1\!>}, x^{<\!t\!>}]$", fontsize=10,
             color="#555555")
     gates = {"f": (4.0, r"$\Gamma_f$"), "u": (5.4, r"$\Gamma_u$"), "o": (8.5, r"$\Gamma_o$")}
     for gx, label in gates.values():
@@ -399,7 +431,7 @@ def lstm_cell(peepholes=False, ax=None, title=None):
         ax.text(gx + 0.5, 2.35, label, fontsize=12, color="#5b3f7a")
     cand = _box(ax, 7.0, 3.0, r"$\tanh$", w=1.0, h=0.7, fc=COLORS["tanh"])
     _arrow(ax, (7.0, bot), _edge_bottom(cand))
-    ax.text(7.2, 3.5, r"$\tilde c^{\langle t\rangle}$", fontsize=12)
+    ax.text(7.2, 3.5, r"$\tilde c^{<\!t\!>}$", fontsize=12)
     # forget
     _path(ax, [(4.0, 3.35), (4.0, top - 0.3)])
     # update * candidate
@@ -416,7 +448,7 @@ def lstm_cell(peepholes=False, ax=None, title=None):
     _path(ax, [(9.8, 2.7), (9.8, bot), (12.6, bot)])
     ax.text(12.6, bot + 0.25, _t("a", "t"), fontsize=13, ha="right")
     _path(ax, [(10.9, bot), (10.9, 7.3)])
-    ax.text(11.0, 7.0, r"$\to \hat y^{\langle t\rangle}$", fontsize=11)
+    ax.text(11.0, 7.0, r"$\to \hat y^{<\!t\!>}$", fontsize=11)
     if peepholes:
         blue = "#1f77b4"
         _path(ax, [(2.6, top), (2.6, 3.95), (8.8, 3.95)], color=blue, ls="--", lw=1.2,
@@ -443,9 +475,9 @@ def brnn(T=4, ax=None, title=None):
     for i in range(T):
         t = i + 1
         x0 = 0.5 + dx * i + dx / 2
-        f = _box(ax, x0 - 0.4, 2.3, rf"$\overrightarrow{{a}}^{{\,\langle {t}\rangle}}$",
+        f = _box(ax, x0 - 0.4, 2.3, rf"$\overrightarrow{{a}}^{{\,<\!{t}\!>}}$",
                  w=0.95, h=0.75, fc=fwd_c)
-        b = _box(ax, x0 + 0.4, 3.7, rf"$\overleftarrow{{a}}^{{\,\langle {t}\rangle}}$",
+        b = _box(ax, x0 + 0.4, 3.7, rf"$\overleftarrow{{a}}^{{\,<\!{t}\!>}}$",
                  w=0.95, h=0.75, fc=bwd_c)
         _box(ax, x0, 0.5, _t("x", t), w=0.9, h=0.6, fc=COLORS["x"])
         _box(ax, x0, 5.7, _t(r"\hat{y}", t), w=0.9, h=0.6, fc=COLORS["y"])
@@ -474,13 +506,13 @@ def deep_rnn(L=3, T=4, ax=None, title=None):
     shades = ["#cfe2f3", "#b4d0ea", "#9fc2e4", "#8ab4dd", "#75a6d6"]
     for l in range(1, L + 1):
         y = 0.6 + dy * l
-        _box(ax, 0.55, y, rf"$a^{{[{l}]\langle 0\rangle}}$", w=0.95, h=0.65, fc="#eeeeee",
+        _box(ax, 0.55, y, rf"$a^{{[{l}]<\!0\!>}}$", w=0.95, h=0.65, fc="#eeeeee",
              fontsize=10)
         prev = (1.03, y)
         for i in range(T):
             t = i + 1
             x0 = 1.3 + dx * i + dx / 2
-            c = _box(ax, x0, y, rf"$a^{{[{l}]\langle {t}\rangle}}$", w=1.2, h=0.75,
+            c = _box(ax, x0, y, rf"$a^{{[{l}]<\!{t}\!>}}$", w=1.2, h=0.75,
                      fc=shades[(l - 1) % len(shades)], fontsize=11)
             _arrow(ax, prev, _edge_left(c))
             prev = _edge_right(c)
@@ -517,7 +549,7 @@ def one_hot_matrix(x, vocab=None, tokens=None, ax=None, title=None, max_rows=40)
     ax.set_xticks(range(x.shape[1]))
     ax.set_xticklabels([f"{t + 1}\n{tokens[t]}" if tokens is not None else str(t + 1)
                         for t in range(x.shape[1])], fontsize=9)
-    ax.set_xlabel(r"time step $t$ (and the token $x^{\langle t\rangle}$ encodes)")
+    ax.set_xlabel(r"time step $t$ (and the token $x^{<\!t\!>}$ encodes)")
     ax.set_ylabel("row of the one-hot vector")
     for (r, c), v in np.ndenumerate(x[used]):
         if v:
@@ -603,7 +635,7 @@ def gradient_norms(norms, ax=None, title=None, xlabel=None, ylabel=None):
         v = np.asarray(v, dtype=float)
         ax.semilogy(np.arange(len(v)), np.maximum(v, 1e-300), lw=2, label=label)
     ax.set_xlabel(xlabel or r"distance in time $T_x - t$")
-    ax.set_ylabel(ylabel or r"$\|\partial \mathcal{L} / \partial a^{\langle t\rangle}\|$")
+    ax.set_ylabel(ylabel or r"$\|\partial \mathcal{L} / \partial a^{<\!t\!>}\|$")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return _finish(fig, title, ax)

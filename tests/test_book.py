@@ -150,7 +150,7 @@ def test_chapter_shows_its_figures(build, doc):
     through the inline backend, so a wrong MPLBACKEND would silently drop them)."""
     _, _, html = build
     page = (html / (doc + ".html")).read_text()
-    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.(?:png|svg)"', page)
     nb = json.loads((ROOT / (doc + ".ipynb")).read_text())
     drawing = [c for c in nb["cells"] if c["cell_type"] == "code"
                and re.search(r"diagrams\.\w+\(|plt\.subplots\(", "".join(c["source"]))]
@@ -219,13 +219,63 @@ def test_no_page_loads_anything_from_the_web(build):
 
 CHECK_SCRIPT = """<script>
 (function () {
+  function column() {    // the text column: the article's content box, inside its padding
+    var col = document.querySelector('article.bd-article') || document.body;
+    var r = col.getBoundingClientRect(), st = getComputedStyle(col);
+    var left = r.left + parseFloat(st.paddingLeft), right = r.right - parseFloat(st.paddingRight);
+    return {left: left, right: right, width: right - left};
+  }
+  // Is el, or an ancestor inside the column, a horizontal scroll container within the column?
+  function scrolls(el, col) {
+    for (var e = el; e && e !== document.body; e = e.parentElement) {
+      var ox = getComputedStyle(e).overflowX, r = e.getBoundingClientRect();
+      if ((ox === 'auto' || ox === 'scroll') && r.right <= col.right + 1 && r.left >= col.left - 1)
+        return true;
+    }
+    return false;
+  }
+  // Math, text outputs, tables and images whose content reaches past the text column.
+  function wide() {
+    var col = column(), out = [];
+    var els = document.querySelectorAll(
+      'article.bd-article mjx-container, article.bd-article pre, article.bd-article table, ' +
+      'article.bd-article img');
+    [].forEach.call(els, function (el) {
+      var r = el.getBoundingClientRect();
+      if (r.width === 0 || el.closest('mjx-assistive-mml')) return;
+      // inline math: its box (its scrollWidth counts glyph overhangs of a few pixels)
+      var inline = el.tagName === 'MJX-CONTAINER' && el.getAttribute('display') !== 'true';
+      var right = r.left + (inline ? r.width : Math.max(r.width, el.scrollWidth || 0));
+      if ((right > col.right + 2 || r.left < col.left - 2) && !scrolls(el, col))
+        out.push({tag: el.tagName.toLowerCase(), past: Math.round(right - col.right),
+                  what: (el.getAttribute('src') || el.textContent || '').slice(0, 50)});
+    });
+    return out;
+  }
+  // Display math and text outputs that only fit by scrolling sideways.
+  function scrolled() {
+    var els = document.querySelectorAll(
+      'article.bd-article mjx-container[display="true"], article.bd-article div.cell_output pre');
+    return [].filter.call(els, function (el) {
+      return el.getBoundingClientRect().width > 0 && el.scrollWidth > el.clientWidth + 2;
+    }).map(function (el) {
+      return {tag: el.tagName.toLowerCase(), past: el.scrollWidth - el.clientWidth,
+              what: el.textContent.slice(0, 50)};
+    });
+  }
   function report(status) {
     var imgs = [].slice.call(document.images).map(function (i) {
-      return {src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0};
+      return {src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0,
+              alt: i.getAttribute('alt'), width: i.getBoundingClientRect().width,
+              figure: !!i.closest('.cell_output')};
     });
     var pre = document.createElement('pre');
     pre.id = '__book_check__';
-    pre.textContent = JSON.stringify({status: status, imgs: imgs, mathjax: !!window.MathJax});
+    pre.textContent = JSON.stringify({status: status, imgs: imgs, mathjax: !!window.MathJax,
+                                      wide: wide(), scrolled: scrolled(),
+                                      column: column().width});
+    // In a narrow frame (see _browse), the page that holds the frame writes the report.
+    if (window.parent !== window) window.parent.postMessage(pre.textContent, '*');
     document.body.appendChild(pre);
   }
   window.addEventListener('load', function () {
@@ -237,19 +287,40 @@ CHECK_SCRIPT = """<script>
 </script>"""
 
 
-def _browse(page, workdir):
-    """Open ``page`` (a copy with CHECK_SCRIPT) in headless Chromium; return (dom, net requests)."""
-    check = page.with_name(page.stem + ".__check__.html")
+HEADLESS_MIN_WIDTH = 500
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" style="width:{width}px;height:2000px;border:0"></iframe>
+<script>window.addEventListener('message', function (e) {{
+  var pre = document.createElement('pre');
+  pre.id = '__book_check__';
+  pre.textContent = e.data;
+  document.body.appendChild(pre);
+}});</script></body></html>"""
+
+
+def _browse(page, workdir, width=1280):
+    """Open ``page`` (a copy with CHECK_SCRIPT) in headless Chromium, ``width`` pixels wide;
+    return (dom, net requests)."""
+    check = page.with_name(f"{page.stem}.__check{width}__.html")
     check.write_text(page.read_text().replace("</body>", CHECK_SCRIPT + "</body>", 1))
+    opened = check
+    if width < HEADLESS_MIN_WIDTH:
+        # Headless Chromium's window is at least 500 px wide: show the page in a frame of
+        # ``width`` pixels (its media queries and layout see that width).
+        opened = page.with_name(f"{page.stem}.__frame{width}__.html")
+        opened.write_text(FRAME.format(src=check.name, width=width))
     netlog = workdir / "net.json"
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", "--disable-extensions", "--disable-default-apps",
            f"--user-data-dir={workdir / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
            f"--log-net-log={netlog}", "--virtual-time-budget=30000", "--dump-dom",
-           check.as_uri()]
+           f"--window-size={max(width, HEADLESS_MIN_WIDTH)},2000",
+           opened.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     check.unlink()
+    if opened != check:
+        opened.unlink()
     requests = []
     if netlog.exists():
         log = json.loads(netlog.read_text() or "{}")
@@ -292,9 +363,13 @@ class _VisibleText(HTMLParser):
             self.parts.append(data)
 
 
+WIDTHS = (1280, 390)    # a desktop window and a phone
+
+
 @pytest.fixture(scope="module")
 def browsed(build, tmp_path_factory):
-    """Every built chapter opened in Chromium (two at a time): {doc: (dom, requests)}."""
+    """Every built page opened in Chromium at each of WIDTHS (two at a time):
+    {(doc, width): (dom, requests)}."""
     if CHROMIUM is None:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is not installed (make test's system-deps step installs it)")
@@ -302,15 +377,15 @@ def browsed(build, tmp_path_factory):
     code, _, html = build
     work = tmp_path_factory.mktemp("chromium")
 
-    def one(i_doc):
-        i, doc = i_doc
+    def one(i_job):
+        i, (doc, width) = i_job
         wd = work / str(i)
         wd.mkdir()
-        return doc, _browse(html / (doc + ".html"), wd)
+        return (doc, width), _browse(html / (doc + ".html"), wd, width)
 
-    docs = [d for d in DOCS if (html / (d + ".html")).exists()]
+    jobs = [(d, w) for d in DOCS if (html / (d + ".html")).exists() for w in WIDTHS]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        return dict(pool.map(one, enumerate(docs)))
+        return dict(pool.map(one, enumerate(jobs)))
 
 
 def _has_math(doc):
@@ -320,15 +395,19 @@ def _has_math(doc):
     return "$" in src.read_text()
 
 
-@pytest.mark.parametrize("doc", DOCS)
-def test_page_reads_offline_in_chromium(browsed, doc):
-    if doc not in browsed:
-        pytest.fail(f"{doc}.html was not built")
-    dom, requests = browsed[doc]
+def _report(doc, dom):
     m = re.search(r'<pre id="__book_check__"[^>]*>(.*?)</pre>', dom, re.S)
     assert m, f"{doc}: the page never finished loading in Chromium (no check report)"
-    report = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
-                        .replace("&lt;", "<").replace("&gt;", ">"))
+    return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
+                      .replace("&lt;", "<").replace("&gt;", ">"))
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_reads_offline_in_chromium(browsed, doc):
+    if (doc, 1280) not in browsed:
+        pytest.fail(f"{doc}.html was not built")
+    dom, requests = browsed[doc, 1280]
+    report = _report(doc, dom)
     failures = []
     if report["status"] != "ok":
         failures.append(report["status"])
@@ -346,3 +425,143 @@ def test_page_reads_offline_in_chromium(browsed, doc):
     if raw:
         failures.append(f"raw TeX left in the text: {raw[:5]}")
     assert not failures, f"{doc}: " + "; ".join(failures)
+
+
+# --------------------------------------------------------------------------- exercise boxes
+
+# What a box may promise only if its assignment has it: (pattern in the box, what the
+# assignment's code cells must contain, in words).
+_PROMISES = [
+    (r"\bnumeric", r"numeric", "a numerical check"),
+    (r"\btorch\b|PyTorch", r"\btorch\b", "code that uses torch"),
+    (r"backward pass", r"def \w*backward\(", "a backward function"),
+    (r"compare 1, 2 and 3 layers|depth comparison", r"num_layers|for L in", "a depth comparison"),
+]
+
+
+def _exercise_box(nb):
+    last_md = "".join([c for c in nb["cells"] if c["cell_type"] == "markdown"][-1]["source"])
+    m = re.search(r"```\{admonition\} Exercises\n(.*?)```", last_md, re.S)
+    return m.group(1) if m else last_md
+
+
+def _assignment_code(name):
+    nb = json.loads((ROOT / "exercises" / name / (name + ".ipynb")).read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def _box_problems(box, code_of):
+    """What ``box`` names that its assignments (``code_of(name)`` -> their code) lack."""
+    names = re.findall(r"exercises/(\w+)/\1\.ipynb", box)
+    if not names:
+        return ["names no assignment"]
+    code = "\n".join(code_of(n) for n in names)
+    problems = [f"`{f}` is not defined in {names}" for f in
+                re.findall(r"`([a-z_][a-z0-9_]*)`", box)
+                if f != "rnnlib" and not re.search(rf"def {f}\(", code)]
+    problems += [f"promises {what}, which {names} lack" for box_re, code_re, what in _PROMISES
+                 if re.search(box_re, box) and not re.search(code_re, code)]
+    return problems
+
+
+def test_exercise_box_check_can_fail():
+    code = {"gru": "def gru_cell_forward(xt, c_prev, p):\n    pass\n"}.get
+    ok = "`exercises/gru/gru.ipynb`: write `gru_cell_forward`."
+    assert _box_problems(ok, code) == []
+    assert len(_box_problems(ok.replace(".", " and `gru_backward`."), code)) == 1
+    assert len(_box_problems(ok + " Check it numerically against PyTorch.", code)) == 2
+    assert _box_problems("Try it yourself.", code) == ["names no assignment"]
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_exercise_box_names_only_what_its_assignment_has(doc):
+    """A chapter's exercise box may name only functions its assignment has students write and
+    checks that it runs."""
+    box = _exercise_box(json.loads((ROOT / (doc + ".ipynb")).read_text()))
+    problems = _box_problems(box, _assignment_code)
+    assert not problems, f"{doc}'s exercise box: " + "; ".join(problems)
+
+
+# --------------------------------------------------------------------------- every page fits
+
+MIN_TEXT_PX = 9.0   # the smallest figure text, in CSS pixels as displayed
+
+
+def _svg_text_sizes(path):
+    """(smallest font size in the SVG's units, its width in those units) of a matplotlib SVG.
+
+    Matplotlib draws each text as glyph paths in a group scaled by fontsize / 100:
+    ``<g transform="translate(x y) scale(s -s)">``.
+    """
+    svg = path.read_text()
+    sizes = [100 * float(v) for v in re.findall(r"scale\((\d*\.?\d+) -\1\)", svg)]
+    view = re.search(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"', svg)
+    return (min(sizes) if sizes else None), float(view.group(1))
+
+
+def test_svg_text_size_is_read_from_matplotlib(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.set_title("title", fontsize=12)
+    ax.set_xlabel("t", fontsize=7)
+    fig.savefig(tmp_path / "f.svg")
+    plt.close(fig)
+    smallest, width = _svg_text_sizes(tmp_path / "f.svg")
+    assert smallest == pytest.approx(7) and width == pytest.approx(288)
+
+
+def _looks_like_a_path(alt):
+    return not alt or re.fullmatch(r"[\w./\\-]+", alt.strip()) is not None \
+        or len(alt.split()) < 4
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_fits_and_figures_read(browsed, build, doc, width):
+    """Nothing wider than the text column unless it scrolls (and on a desktop, no display math
+    or text output needs scrolling); every image has an alt text that says something; figures
+    are SVG and their smallest text is at least MIN_TEXT_PX as shown."""
+    if (doc, width) not in browsed:
+        pytest.fail(f"{doc}.html was not built")
+    _, _, html = build
+    report = _report(doc, browsed[doc, width][0])
+    failures = [f"{w['tag']} {w['past']} px past the column, not in a scroll container: "
+                f"{w['what']!r}" for w in report["wide"]]
+    if width >= 1000:   # on a desktop, equations and outputs fit without scrolling
+        failures += [f"{w['tag']} needs {w['past']} px of sideways scrolling at {width} px: "
+                     f"{w['what']!r}" for w in report["scrolled"]]
+    for img in report["imgs"]:
+        if _looks_like_a_path(img["alt"]):
+            failures.append(f"image {img['src']} has no meaningful alt text ({img['alt']!r})")
+        if not img["figure"] or not img["width"]:
+            continue
+        path = (html / doc).parent / img["src"]
+        if path.suffix != ".svg":
+            failures.append(f"figure {img['src']} is not SVG")
+            continue
+        smallest, svg_width = _svg_text_sizes(path)
+        if smallest is not None and smallest * img["width"] / svg_width < MIN_TEXT_PX:
+            failures.append(f"figure {img['src']}: smallest text "
+                            f"{smallest * img['width'] / svg_width:.1f} px as shown "
+                            f"({img['width']:.0f} px wide)")
+    assert not failures, f"{doc} at {width} px:\n" + "\n".join(failures)
+
+
+def test_unrolled_rnn_labels_must_match_its_steps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnlib import diagrams
+
+    with pytest.raises(ValueError, match="inputs must have T = 3 labels, got 1"):
+        diagrams.unrolled_rnn(T=3, inputs=["cats"])
+    fig = diagrams.unrolled_rnn(T=2, inputs=["0", "cats"], outputs=["P(cats)", "P(<EOS>)"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "cats" in texts and "P(<EOS>)" in texts
+    plt.close(fig)
