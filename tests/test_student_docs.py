@@ -12,9 +12,13 @@ LINK = re.compile(r"\{download\}`exercises/(\w+)/(\w+)\.ipynb <\.\./exercises/\1
 
 
 def _markdown(path):
+    """The page's prose (Markdown without its code blocks)."""
     if path.suffix == ".md":
-        return path.read_text()
-    return "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "markdown")
+        text = path.read_text()
+    else:
+        text = "\n".join(c.source for c in nbformat.read(path, 4).cells
+                         if c.cell_type == "markdown")
+    return re.sub(r"```bash\n.*?```", "", text, flags=re.S)
 
 
 def test_every_mention_of_an_assignment_is_a_download_link_to_its_notebook():
