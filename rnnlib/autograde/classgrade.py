@@ -126,7 +126,8 @@ def grade_job(job, template=None):
         db.write_bytes(template if template is not None else job["template"])
         course_id = job["course_id"]
         record, extension = job["student_record"]
-        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id)
+        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id,
+                                  manual=job.get("manual"))
         config = pickle.loads(job["config"])
         config.CourseDirectory.root = str(root)
         config.CourseDirectory.db_url = f"sqlite:///{db}"
@@ -219,6 +220,7 @@ def make_jobs(app, assignment, students, template_bytes):
             "submitted": _read_tree(coursedir.format_path(coursedir.submitted_directory, sid,
                                                           assignment)),
             "student_record": records[sid],
+            "manual": gbk.manual_scores(coursedir.db_url, assignment, sid, coursedir.course_id),
             "template": template_bytes,
         })
     return jobs
@@ -338,6 +340,9 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
             for result in stream:
                 apply_result(coursedir, result, gb)
                 results.append(result)
+                late = late_warning(result)
+                if late:  # nbgrader autograde's warning, which the job's captured log holds
+                    (bar.write if bar is not None else print)(late, file=sys.stderr)
                 if bar is not None:
                     bar.set_postfix_str(
                         f"{result['student']}: {'ok' if result['ok'] else 'FAILED'}")
@@ -347,6 +352,14 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
             bar.close()
     write_log(coursedir, assignment, results)
     return results
+
+
+def late_warning(result):
+    """The job's "... is N seconds late" line from nbgrader's autograde, or None."""
+    for line in result["log"].splitlines():
+        if line.startswith("[WARNING]") and "seconds late" in line:
+            return f"{result['student']}: {line[len('[WARNING] '):]}"
+    return None
 
 
 def write_log(coursedir, assignment, results):

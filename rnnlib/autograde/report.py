@@ -65,6 +65,16 @@ def notebook_problem(submitted_dir, notebook):
     return None
 
 
+def _duration(seconds):
+    """``3 h 20 min``-style duration."""
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "",
+             f"{minutes} min" if minutes or not (days or hours) else ""]
+    return " ".join(p for p in parts if p)
+
+
 class ClassReport:
     """Everything the report shows, gathered from the gradebook and the course folders."""
 
@@ -96,12 +106,16 @@ class ClassReport:
                              if (p / self.assignment).is_dir()}
             self.students = sorted(students)
             self.grades = {}
+            self.late = {}  # (student, notebook) -> (seconds late, penalty), late ones only
             for sid in self.students:
                 try:
                     sub = gb.find_submission(self.assignment, sid)
                 except MissingEntry:
                     continue
                 for nb in sub.notebooks:
+                    if sub.total_seconds_late > 0:
+                        self.late[(sid, nb.name)] = (sub.total_seconds_late,
+                                                     nb.late_submission_penalty or 0.0)
                     for g in nb.grades:
                         self.grades[(sid, nb.name, g.name)] = (
                             g.score, g.auto_score, g.manual_score, g.needs_manual_grade)
@@ -146,6 +160,10 @@ class ClassReport:
                 reason += ": " + errors[-1][:200]
             return "failed to grade", [("failed", reason)]
         flags = [(f.get("kind"), f.get("reason", "")) for f in record.get("flags", [])]
+        if (sid, nb_name) in self.late:
+            seconds, penalty = self.late[(sid, nb_name)]
+            flags.append(("late", f"submitted {_duration(seconds)} after the due date "
+                                  f"(with any extension); late penalty {penalty:g} points"))
         if not record:
             flags.append(("sandbox", "graded without the hardened pipeline (no grader record)"))
         return "graded", flags
