@@ -12,6 +12,7 @@ the report flags it.
 """
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -126,3 +127,20 @@ def test_extension_refuses_a_negative_time():
         grant_extension("sqlite://", "tiny", "tiny", "x", -1)
 
 
+
+
+def test_the_report_page_has_totals_and_one_column_per_function(regraded):
+    folder = regraded["parallel"] / "reports" / catalog.ASSIGNMENT
+    page = (folder / "report.html").read_text()
+    heads = re.findall(r"<th(?: [^>]*)?>([^<]*)</th>", page.split('id="students"')[1])
+    functions = list(dict.fromkeys(r["function"] for r in regraded["rows"]))
+    assert heads[:2] == ["student", "total"] and heads[-2:] == ["status", "flags"]
+    assert heads[2:-2] == functions and not any(h.startswith("test_") for h in heads), heads
+    # the late student's total is after the penalty: 3 - 3; the extended one keeps 3
+    assert re.search(r'who">late</th><td class="num total" data-sort="0"', page)
+    assert re.search(r'who">extended</th><td class="num total" data-sort="3"', page)
+    assert "<b>2 students</b>" in page and "1 late" in page
+    assert '<script src="report.js">' in page and "addEventListener" in \
+        (folder / "report.js").read_text()
+    cells = {r["function"]: r["cells"] for r in regraded["rows"] if r["student"] == "late"}
+    assert cells["rnn_cell_forward"] == "test_rnn_shapes=1/1 test_rnn_values=0/2"
