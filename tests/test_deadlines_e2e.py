@@ -116,6 +116,7 @@ def test_classgrade_warns_and_the_report_flags_the_late_student(regraded):
     assert "late: " in regraded["out_parallel"] and "86400.0 seconds late" in \
         regraded["out_parallel"], regraded["out_parallel"]
     assert "extended:" not in regraded["out_parallel"]
+    assert "SAWarning" not in regraded["out_parallel"]  # silenced in the jobs
     flagged = {r["student"] for r in regraded["rows"] if "late: submitted 1 d" in r["flags"]}
     assert flagged == {"late"}
 
@@ -144,3 +145,46 @@ def test_the_report_page_has_totals_and_one_column_per_function(regraded):
         (folder / "report.js").read_text()
     cells = {r["function"]: r["cells"] for r in regraded["rows"] if r["student"] == "late"}
     assert cells["rnn_cell_forward"] == "test_rnn_shapes=1/1 test_rnn_values=0/2"
+
+
+def test_lms_exports_carry_every_grade_as_nbgrader_export(regraded, tmp_path):
+    """Canvas and Moodle CSVs, parsed back, give every student nbgrader export's score."""
+    course = regraded["stock"]
+    code, out = sh([str(BIN / "nbgrader"), "export", "--to", str(tmp_path / "nbgrader.csv")],
+                   course)
+    assert code == 0, out
+    with open(tmp_path / "nbgrader.csv") as f:
+        expected = {(r["student_id"], r["assignment"]): float(r["score"])
+                    for r in csv.DictReader(f)}
+    assert expected == {("late", "tiny"): 0.0, ("extended", "tiny"): 3.0}
+    mapping = tmp_path / "lms-ids.csv"
+    mapping.write_text("student_id,name,canvas_id,sis_login_id,section,email\n"
+                       "late,\"Late, Lee\",1001,lee7,A,lee@example.org\n"
+                       "extended,\"Ext, Eve\",,eve9,B,eve@example.org\n")
+    got = {}
+    for platform in ("canvas", "moodle"):
+        path = tmp_path / f"{platform}.csv"
+        code, out = sh([*PY, "rnnlib.autograde.lms", platform, "--map", str(mapping),
+                        "--out", str(path)], course)
+        assert code == 0, out
+        with open(path, newline="") as f:
+            got[platform] = list(csv.DictReader(f))
+    canvas = got["canvas"]
+    assert list(canvas[0])[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[0]["Student"] == "Points Possible" and canvas[0]["tiny"] == "5"
+    by_login = {r["SIS Login ID"]: r for r in canvas[1:]}
+    assert by_login["lee7"]["ID"] == "1001" and by_login["lee7"]["Student"] == "Late, Lee"
+    ids = {"lee7": "late", "eve9": "extended", "lee@example.org": "late",
+           "eve@example.org": "extended"}
+    for login, row in by_login.items():
+        assert float(row["tiny"]) == expected[ids[login], "tiny"]
+    moodle = {r["Email address"]: r for r in got["moodle"]}
+    assert list(got["moodle"][0])[:4] == ["First name", "Last name", "ID number",
+                                          "Email address"]
+    assert {ids[k]: float(r["tiny"]) for k, r in moodle.items()} == \
+        {s: v for (s, _), v in expected.items()}
+    # a student the platform cannot match is named, not silently dropped
+    mapping.write_text("student_id,email\nlate,lee@example.org\n")
+    code, out = sh([*PY, "rnnlib.autograde.lms", "moodle", "--map", str(mapping), "--out",
+                    str(tmp_path / "x.csv")], course)
+    assert code == 1 and "no email / idnumber for extended" in out, out

@@ -42,6 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 
 from traitlets import Enum, Integer, Unicode
 from traitlets.config import Configurable
@@ -141,7 +142,12 @@ def grade_job(job, template=None):
             converter = Autograde(coursedir=coursedir, config=config)
             converter.force = True
             try:
-                converter.start()
+                with warnings.catch_warnings():
+                    # nbgrader 0.9's gradebook code makes SQLAlchemy warn "Object of type
+                    # <SubmittedAssignment> not in session" for every new submission: harmless
+                    # (the same grades result), but printed over the progress bar
+                    warnings.filterwarnings("ignore", message=r"Object of type <Submitted")
+                    converter.start()
             except NbGraderException:
                 ok = False
             except Exception as exc:  # noqa: BLE001 - reported per submission
