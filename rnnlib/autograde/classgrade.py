@@ -102,6 +102,13 @@ def _captured_log():
             logger.removeHandler(handler)
 
 
+def quiet_gradebook_warnings():
+    """nbgrader 0.9's gradebook code makes SQLAlchemy warn "Object of type <SubmittedAssignment>
+    not in session" whenever it creates a submission: harmless (the grades are the same), but
+    printed over the progress bar. Called in the command's process and in every job."""
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w*> not in session")
+
+
 def grade_job(job, template=None):
     """Grade one submission in a private course; return its files and grades as data.
 
@@ -115,6 +122,7 @@ def grade_job(job, template=None):
     from nbgrader.coursedir import CourseDirectory
 
     started = time.monotonic()
+    quiet_gradebook_warnings()
     aid, sid = job["assignment"], job["student"]
     dirs = job["directories"]
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="classgrade-"))
@@ -142,12 +150,7 @@ def grade_job(job, template=None):
             converter = Autograde(coursedir=coursedir, config=config)
             converter.force = True
             try:
-                with warnings.catch_warnings():
-                    # nbgrader 0.9's gradebook code makes SQLAlchemy warn "Object of type
-                    # <SubmittedAssignment> not in session" for every new submission: harmless
-                    # (the same grades result), but printed over the progress bar
-                    warnings.filterwarnings("ignore", message=r"Object of type <Submitted")
-                    converter.start()
+                converter.start()
             except NbGraderException:
                 ok = False
             except Exception as exc:  # noqa: BLE001 - reported per submission
@@ -311,6 +314,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     from .catalog import venv_on_path
 
     venv_on_path()
+    quiet_gradebook_warnings()
     app = load_course(assignment, extra_args)
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
