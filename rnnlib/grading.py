@@ -2554,13 +2554,40 @@ SPECS = {spec.name: spec for spec in (
     _BrnnForward(), _DeepForward(),
 )}
 
+#: Characters of a first line that ``nbgrader validate`` shows whole: it cuts every line at 87
+#: (Validator.width 90), after its indent (4) and ``GradingFailure: `` (16).
+HEADLINE_WIDTH = 66
+
+
+def headline_first(message, width=HEADLINE_WIDTH):
+    """``message`` with a short first line that carries its hint, when its first line is long.
+
+    ``nbgrader validate`` cuts each line of a traceback at about 90 characters, so a hint at the
+    end of a long sentence ("... = (2, 4): did you transpose Wya? ...") was lost. The headline is
+    ``<function>: <the question the message asks>`` ("did you ...?") or else its first clause;
+    the whole message follows, unchanged, on the next line.
+    """
+    first = message.split("\n", 1)[0]
+    if len(first) <= width:
+        return message
+    m = re.match(r"(?:On [^:]*: )?(\w+): (.*)", first)
+    name, rest = (m.group(1) + ": ", m.group(2)) if m else ("", first)
+    question = re.search(r"\b(did you [^?]*\?|is it [^?]*\?)", rest)
+    clause = question.group(1) if question else re.split(r": |; |\. ", rest)[0]
+    head = name + clause
+    if len(head) > width:
+        head = head[:width - 1].rsplit(" ", 1)[0] + "…"
+    return f"{head}\n{message}"
+
+
 def _check_in_kernel(name, func, part):
-    """The failure to raise (a fresh exception, so the traceback stays short), or None."""
+    """The failure to raise (a fresh exception, so the traceback stays short, its first line
+    short enough for ``nbgrader validate``: :func:`headline_first`), or None."""
     spec = SPECS[name]
     try:
         message = _run_part(spec, part, _LocalFunction(func, spec))
     except GradingFailure as failure:
-        return type(failure)(str(failure))
+        return type(failure)(headline_first(str(failure)))
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # noqa: BLE001 - e.g. a result of a type no check expects

@@ -10,12 +10,12 @@
 
 The progress bar (tqdm) goes to stderr and is switched off when stderr is not a terminal (a
 notebook, a log file, a book build) or when ``progress=False``, so notebook outputs stay small.
+tqdm is optional (the ``train`` extra; the book's requirements have it): without it there is no
+bar, so that a student's minimal install (numpy only) can import rnnlib.
 """
 
 import math
 from dataclasses import dataclass, field
-
-from tqdm import tqdm
 
 
 @dataclass
@@ -29,6 +29,31 @@ class History:
 def _check_count(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"train: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+class _NoBar:
+    """What train uses of a tqdm bar, when tqdm is not installed: the steps, no display."""
+
+    disable = True
+
+    def __init__(self, n_steps):
+        self.steps = range(n_steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def close(self):
+        pass
+
+
+def _progress_bar(n_steps, desc, progress):
+    """The steps 0 ... n_steps - 1, in a tqdm bar when tqdm is installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar(n_steps)
+    # disable=None: tqdm turns itself off when its output is not a terminal.
+    return tqdm(range(n_steps), desc=desc, disable=None if progress else True, leave=False)
 
 
 def train(step_fn, n_steps, progress=True, smoothing=0.999, smooth_init=None, callback=None,
@@ -62,8 +87,7 @@ def train(step_fn, n_steps, progress=True, smoothing=0.999, smooth_init=None, ca
 
     history = History()
     smooth = smooth_init
-    # disable=None: tqdm turns itself off when its output is not a terminal.
-    bar = tqdm(range(n_steps), desc=desc, disable=None if progress else True, leave=False)
+    bar = _progress_bar(n_steps, desc, progress)
     try:
         for i in bar:
             loss = step_fn(i)

@@ -327,3 +327,24 @@ def test_export_lists_every_student_and_assignment(course):
         assert key in got, key
     assert got["solution", "lstm"] == sum(points("lstm").values())
     assert got["blank", "lstm"] == 0
+
+
+def test_class_report_folds_test_cells_under_their_functions(course):
+    """The course's own judge grades these cells: the report still groups them by function
+    (the solution cell whose grade id begins the test's) and totals them per student."""
+    done = subprocess.run([sys.executable, "-m", "rnnlib.autograde.report", "rnn",
+                           "--no-feedback"], cwd=course.root, env=course.env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(course.root / "reports" / "rnn" / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    cells = grade_cells("rnn")
+    full = points("rnn")
+    assert list(dict.fromkeys(r["function"] for r in rows)) == list(cells)
+    for r in rows:
+        if r["student"] == "solution":
+            assert float(r["score"]) == sum(full[i] for i in cells[r["function"]]), r
+    page = (course.root / "reports" / "rnn" / "report.html").read_text()
+    assert "<th>rnn_cell_forward</th>" in page and "rnn_cell_forward_shapes</th>" not in page
+    total = sum(full.values())
+    assert f'who">solution</th><td class="num total" data-sort="{total:g}"' in page

@@ -43,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 
 from traitlets import Enum, Integer, Unicode
 from traitlets.config import Configurable
@@ -105,6 +106,13 @@ def _captured_log():
             logger.removeHandler(handler)
 
 
+def quiet_gradebook_warnings():
+    """nbgrader 0.9's gradebook code makes SQLAlchemy warn "Object of type <SubmittedAssignment>
+    not in session" whenever it creates a submission: harmless (the grades are the same), but
+    printed over the progress bar. Called in the command's process and in every job."""
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w*> not in session")
+
+
 def grade_job(job, template=None):
     """Grade one submission in a private course; return its files and grades as data.
 
@@ -122,6 +130,7 @@ def grade_job(job, template=None):
     install()  # this process may not have loaded nbgrader_config.py (a pool or Dask worker)
 
     started = time.monotonic()
+    quiet_gradebook_warnings()
     aid, sid = job["assignment"], job["student"]
     dirs = job["directories"]
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="classgrade-"))
@@ -134,7 +143,8 @@ def grade_job(job, template=None):
         db.write_bytes(template if template is not None else job["template"])
         course_id = job["course_id"]
         record, extension = job["student_record"]
-        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id)
+        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id,
+                                  manual=job.get("manual"))
         config = pickle.loads(job["config"])
         config.CourseDirectory.root = str(root)
         config.CourseDirectory.db_url = f"sqlite:///{db}"
@@ -230,6 +240,7 @@ def make_jobs(app, assignment, students, template_bytes):
             "submitted": _read_tree(coursedir.format_path(coursedir.submitted_directory, sid,
                                                           assignment)),
             "student_record": records[sid],
+            "manual": gbk.manual_scores(coursedir.db_url, assignment, sid, coursedir.course_id),
             "template": template_bytes,
         })
     return jobs
@@ -314,6 +325,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     from .catalog import venv_on_path
 
     venv_on_path()
+    quiet_gradebook_warnings()
     app = load_course(assignment, extra_args)
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
@@ -362,6 +374,9 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
             for result in itertools.chain(stream_refused, stream):
                 apply_result(coursedir, result, gb)
                 results.append(result)
+                late = late_warning(result)
+                if late:  # nbgrader autograde's warning, which the job's captured log holds
+                    (bar.write if bar is not None else print)(late, file=sys.stderr)
                 if bar is not None:
                     bar.set_postfix_str(
                         f"{escape(result['student'])}: {'ok' if result['ok'] else 'FAILED'}")
@@ -371,6 +386,14 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
             bar.close()
     write_log(coursedir, assignment, results)
     return results
+
+
+def late_warning(result):
+    """The job's "... is N seconds late" line from nbgrader's autograde, or None."""
+    for line in result["log"].splitlines():
+        if line.startswith("[WARNING]") and "seconds late" in line:
+            return f"{result['student']}: {line[len('[WARNING] '):]}"
+    return None
 
 
 def write_log(coursedir, assignment, results):

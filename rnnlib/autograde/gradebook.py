@@ -82,16 +82,44 @@ def student_records(db_url, students, assignment=None, course_id="default_course
     return out
 
 
+def manual_scores(db_url, assignment, student, course_id="default_course"):
+    """{notebook: {grade id: (manual score, extra credit)}} of the student's graded submission
+    (empty when there is none): what a regrade must keep, as ``nbgrader autograde`` keeps it."""
+    out = {}
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return out
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                if g.manual_score is not None or g.extra_credit:
+                    out.setdefault(nb.name, {})[g.name] = (g.manual_score, g.extra_credit)
+    return out
+
+
 def prepare_job_gradebook(path, assignment, student, record, extension=None,
-                          course_id="default_course"):
-    """Add the student (when the course's gradebook knows them) and their extension to a job's
-    template copy."""
+                          course_id="default_course", manual=None):
+    """Add the student (when the course's gradebook knows them), their extension and the manual
+    scores of their earlier grading (``manual``, from :func:`manual_scores`) to a job's template
+    copy: nbgrader's late penalty is computed from the score with the manual grades, so the job
+    must see them to give the penalty ``nbgrader autograde`` gives."""
     with Gradebook(f"sqlite:///{path}", course_id) as gb:
         if record is not None:
             gb.update_or_create_student(student, **record)
             if extension is not None:
                 gb.update_or_create_submission(
                     assignment, student, extension=datetime.timedelta(seconds=extension))
+        if record is not None and manual:
+            gb.update_or_create_submission(assignment, student)
+            for nb_name, grades in manual.items():
+                for grade_id, (score, extra) in grades.items():
+                    try:
+                        grade = gb.find_grade(grade_id, nb_name, assignment, student)
+                    except MissingEntry:
+                        continue
+                    grade.manual_score, grade.extra_credit = score, extra
+            gb.db.commit()
 
 
 def export_submission(db_url, assignment, student, course_id="default_course"):

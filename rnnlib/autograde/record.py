@@ -10,7 +10,7 @@ A flag is ``{"kind": ..., "reason": ..., "cell": ...}``, kind one of :data:`FLAG
 
 #: Flag kinds, in the order the report lists them.
 FLAG_KINDS = ("failed", "manual", "timeout", "crash", "cheating", "output", "structure",
-              "links", "sandbox")
+              "links", "sandbox", "late")
 
 KEY = "autograde"
 
