@@ -95,6 +95,7 @@ from .grading_worker import (  # noqa: F401 - the wire format and the guards, sh
     _watched_names,
     _WorkerLost,
     _write_message,
+    substituted,
 )
 
 # The reference modules' files: code from these may not run for a graded function, except
@@ -237,14 +238,10 @@ class _LocalFunction:
             raise IntegrityViolation(_patch_message(spec.name, changes, "before this test"))
         args = _bind_test_functions(_roundtrip(tuple(args)))
         kwargs = _roundtrip(kwargs or {})
-        globals_ = getattr(func, "__globals__", {})
-        saved = {}
-        for name in spec.substitutes:
-            saved[name] = globals_.get(name, saved)
-            globals_[name] = _reference(spec.reference_of(name))
+        lent = {name: _reference(spec.reference_of(name)) for name in spec.substitutes}
         guard = _ReferenceGuard(spec)
         try:
-            with _quiet(), guard:
+            with substituted(getattr(func, "__globals__", {}), lent), _quiet(), guard:
                 result = func(*args, **kwargs)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -258,12 +255,6 @@ class _LocalFunction:
                 if mine:
                     where = f"line {mine[-1].lineno}: {(mine[-1].line or '').strip()}"
             raise _StudentRaised(etype, message, where) from None
-        finally:
-            for name, value in saved.items():
-                if value is saved:
-                    globals_.pop(name, None)
-                else:
-                    globals_[name] = value
         if guard.reached:
             raise IntegrityViolation(_reference_message(spec.name, guard.reached))
         changes = _snapshot_diff(_KERNEL_SNAPSHOT) if _KERNEL_SNAPSHOT is not None else []

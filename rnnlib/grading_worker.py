@@ -382,6 +382,24 @@ def _describe_exception(exc):
 
 
 @contextlib.contextmanager
+def substituted(namespace, replacements):
+    """``namespace`` (a function's globals) with ``replacements`` ({name: value}) in place while
+    the block runs, then exactly as before (a name that was missing is removed again): how a
+    graded function is lent the references of the functions it calls."""
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in replacements}
+    namespace.update(replacements)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+@contextlib.contextmanager
 def _quiet():
     """No warnings (a test cell that writes to stderr scores 0 in nbgrader) and no output."""
     with warnings.catch_warnings(), np.errstate(all="ignore"), \
@@ -452,25 +470,16 @@ def _worker_main(reply_fd):
             if not callable(func):
                 send({"status": "missing", "events": take_events()})
                 continue
-            saved = {}
-            for name in request.get("subst", []):
-                saved[name] = namespace.get(name, saved)
-                namespace[name] = _rpc_stub(rpc, "__subst__." + name)
             args = _bind_test_functions(_decode(request["args"]))
             kwargs = _decode(request["kwargs"])
+            stubs = {name: _rpc_stub(rpc, "__subst__." + name) for name in request.get("subst", [])}
             try:
-                with _quiet():
+                with substituted(namespace, stubs), _quiet():
                     result = func(*args, **kwargs)
                 reply = {"status": "ok", "result": _encode(result), "args": _encode(args)}
             except BaseException as exc:  # noqa: BLE001
                 etype, message, where = _describe_exception(exc)
                 reply = {"status": "raised", "etype": etype, "message": message, "where": where}
-            finally:
-                for name, value in saved.items():
-                    if value is saved:
-                        namespace.pop(name, None)
-                    else:
-                        namespace[name] = value
             reply["events"] = take_events()
             send(reply)
         else:

@@ -23,6 +23,7 @@ import textwrap
 
 import nbformat
 import pytest
+from test_autograde_catalog import BIN, env, scores
 
 from rnnlib.autograde import catalog, confine
 from rnnlib.autograde.catalog import CLIP, SAMPLE, _insert_after, _nb, answered
@@ -30,8 +31,6 @@ from rnnlib.autograde.gradebook import dump
 
 pytestmark = pytest.mark.xdist_group("hostile")
 
-BIN = pathlib.Path(sys.executable).parent
-OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db")
 FULL = catalog.FULL
 NOTEBOOK_TIMEOUT = 25
 
@@ -194,10 +193,6 @@ def add_links(root, canary):
     (mine / "timestamp.txt").write_text("2026-01-10 12:00:00.000000 UTC")
 
 
-def env():
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-
-
 def _sandbox_processes():
     """Processes running as a sandbox uid, and leftover control groups."""
     uids = range(confine.UID_BASE, confine.UID_BASE + confine.UID_COUNT)
@@ -244,17 +239,6 @@ def graded(tmp_path_factory):
             "gradebook_before": gradebook_before,
             "out": {"classgrade": (parallel.returncode, out_parallel),
                     "nbgrader": (stock.returncode, out_stock)}}
-
-
-def scores(root):
-    out = {}
-    cells = {cell: fn for fn, names in catalog.FUNCTIONS.items() for cell in names}
-    for sid, _, cell, auto, manual, _ in dump(f"sqlite:///{root}/gradebook.db",
-                                               catalog.ASSIGNMENT, "tiny"):
-        if cell in cells:
-            out.setdefault(sid, {}).setdefault(cells[cell], 0.0)
-            out[sid][cells[cell]] += manual if manual is not None else auto or 0.0
-    return out
 
 
 def record(root, student):

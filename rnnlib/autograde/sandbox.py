@@ -230,11 +230,13 @@ sys.meta_path[:] = [f for f in sys.meta_path
 '''
 
 
-def sandbox_args(binds, chdir=None, env=None):
+def sandbox_args(binds, chdir=None, env=None, tmpfs=()):
     """bwrap arguments (up to and including ``--``) for a sandbox with the system, the Python
     installation and ``binds`` (``("ro" | "rw", path)``, in order, each at its own path).
 
-    ``env``: the whole environment inside (``None`` keeps the caller's).
+    ``tmpfs``: paths that get a private, size-limited tmpfs of their own (mounted after the
+    binds, so over any bound folder: the host folder stays empty). ``env``: the whole
+    environment inside (``None`` keeps the caller's).
     """
     args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--hostname", "grader"]
@@ -250,6 +252,8 @@ def sandbox_args(binds, chdir=None, env=None):
         args += _ensure_parents(path, made)
         args += ["--ro-bind" if mode == "ro" else "--bind", path, path]
         made.add(path)
+    for path in tmpfs:
+        args += tmpfs_args(path, SCRATCH_BYTES)
     if chdir is not None:
         args += ["--chdir", str(chdir)]
     if env is not None:
@@ -308,11 +312,8 @@ def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
     confinement = Confinement(memory_limit, process_limit)
     uid = confinement.uid if confinement.uid is not None else NOBODY
     dropping = os.geteuid() == 0
-    binds = [("ro", p) for p in readable]
-    args = sandbox_args(binds, chdir=None)[:-1]  # without the final "--"
-    for path in [pathlib.Path(cwd)] + [pathlib.Path(p) for p in writable]:
-        args += tmpfs_args(path, SCRATCH_BYTES)
-    args += ["--chdir", str(cwd), "--"]
+    args = sandbox_args([("ro", p) for p in readable], chdir=cwd,
+                        tmpfs=[cwd, *writable])
     command = SandboxCommand(confinement.wrap(
         [bwrap] + args + (_drop_args(uid) if dropping else [])
         + _limit_args(memory_limit, file_size_limit, process_limit if dropping else None)
@@ -432,15 +433,14 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         bwrap = bwrap_path() if self.sandbox else None
+        copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
         if bwrap is None:
             if self.require_sandbox:
                 raise RuntimeError("bubblewrap is required (SandboxedKernelManager."
                                    "require_sandbox) but unavailable")
             warn_unsandboxed()
             self.unsandboxed = True
-            copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
             return self._limits(False) + copy_in + cmd
-        copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
         return self.confinement.wrap([bwrap] + self.bwrap_args() + self._drop()
                                      + self._limits(self._dropping()) + copy_in + cmd)
 
@@ -452,10 +452,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         s = self.scratch
         binds = [("ro", p) for p in self.extra_ro_binds]
         binds += [("rw", s.root), ("ro", s.lib), ("ro", s.src)]
-        args = sandbox_args(binds, chdir=None, env=self._kernel_env())[:-1]
-        for path in (s.work, s.home, s.tmp):
-            args += tmpfs_args(path, SCRATCH_BYTES)
-        return args + ["--chdir", str(s.work), "--"]
+        return sandbox_args(binds, chdir=s.work, env=self._kernel_env(),
+                            tmpfs=(s.work, s.home, s.tmp))
 
     # -- cleanup ----------------------------------------------------------------------------
     async def _async_cleanup_resources(self, restart=False):
