@@ -358,7 +358,6 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     job_list = make_jobs(app, assignment, wanted, template_bytes)
     for job in job_list:
         job["link_flags"] = link_flags.get(job["student"], [])
-    stream_refused = list(refused)
     if backend == "dask":
         stream = _dask_results(job_list, workers, scheduler)
     else:
@@ -371,7 +370,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
                    file=sys.stderr)
     try:
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            for result in itertools.chain(stream_refused, stream):
+            for result in itertools.chain(refused, stream):
                 apply_result(coursedir, result, gb)
                 results.append(result)
                 late = late_warning(result)
@@ -392,7 +391,7 @@ def late_warning(result):
     """The job's "... is N seconds late" line from nbgrader's autograde, or None."""
     for line in result["log"].splitlines():
         if line.startswith("[WARNING]") and "seconds late" in line:
-            return f"{result['student']}: {line[len('[WARNING] '):]}"
+            return escape(f"{result['student']}: {line[len('[WARNING] '):]}")
     return None
 
 
