@@ -147,15 +147,15 @@ def test_instructors_page_lists_the_workflow_and_the_points():
 def test_codec_roundtrips_data_and_refuses_objects():
     value = {"W": np.arange(6.0).reshape(2, 3), 3: [np.float64(1.5), None, True, "x"],
              "t": (np.zeros((0, 2)), np.array([1, 2], dtype=np.int32))}
-    back = grading._roundtrip(value)
-    assert grading._close(back["W"], value["W"]) and back[3][1:] == [None, True, "x"]
+    back = grading.worker._roundtrip(value)
+    assert grading.spec._close(back["W"], value["W"]) and back[3][1:] == [None, True, "x"]
     assert isinstance(back["t"], tuple) and back["t"][1].dtype == np.int32
-    assert isinstance(grading._roundtrip(lambda: 1), grading.Opaque)
-    assert isinstance(grading._roundtrip(np.array([object()])), grading.Opaque)
+    assert isinstance(grading.worker._roundtrip(lambda: 1), grading.worker.Opaque)
+    assert isinstance(grading.worker._roundtrip(np.array([object()])), grading.worker.Opaque)
     with pytest.raises(ValueError):
-        grading._decode({"__nd__": ["|O", [1], ""]})  # no object arrays (no pickle)
+        grading.worker._decode({"__nd__": ["|O", [1], ""]})  # no object arrays (no pickle)
     with pytest.raises(ValueError):
-        grading._decode({"__bogus__": 1})
+        grading.worker._decode({"__bogus__": 1})
 
 
 @pytest.mark.parametrize("name", sorted(grading.SPECS))
@@ -164,7 +164,7 @@ def test_every_known_mistake_differs_from_the_reference_somewhere(name):
     cases = spec.all_cases()
     seen = set()
     for case in cases:
-        seen |= {m.message for m, _ in grading._mistake_outputs(spec, case)}
+        seen |= {m.message for m, _ in grading.diagnosis._mistake_outputs(spec, case)}
     assert {m.message for m in spec.mistakes()} <= seen, \
         "a mistake that no fixed case can tell from the right answer"
 
@@ -176,17 +176,17 @@ def test_kernel_check_refuses_a_patched_numpy(monkeypatch):
                  "    for g in gradients.values():\n"
                  "        np.clip(g, -maxValue, maxValue, out=g)\n"
                  "    return gradients\n", "<student>", "exec"), ns)
-    assert grading._check_in_kernel("clip", ns["clip"], "values") is None
+    assert grading.in_kernel._check_in_kernel("clip", ns["clip"], "values") is None
     monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
-    failure = grading._check_in_kernel("clip", ns["clip"], "values")
+    failure = grading.in_kernel._check_in_kernel("clip", ns["clip"], "values")
     assert isinstance(failure, grading.IntegrityViolation)
     assert "numpy.testing.assert_allclose was replaced" in str(failure)
 
 
 def test_kernel_check_refuses_a_patched_grading_module(monkeypatch):
-    monkeypatch.setattr(grading, "_close", lambda a, b: True)
-    failure = grading._check_in_kernel("clip", lambda g, m: g, "values")
-    assert "rnnlib.grading._close was replaced" in str(failure)
+    monkeypatch.setattr(grading.spec, "_close", lambda a, b: True)
+    failure = grading.in_kernel._check_in_kernel("clip", lambda g, m: g, "values")
+    assert "rnnlib.grading.spec._close was replaced" in str(failure)
 
 
 def test_judge_survives_an_endless_loop_and_a_dead_worker():
@@ -223,6 +223,6 @@ def test_judge_refuses_huge_work_asked_by_student_code():
     nb.cells.append(nbformat.v4.new_code_cell("assert REFUSED"))
     verdicts = grading.judge_notebook(nb)
     assert all(r["passed"] for results in verdicts.values() for r in results)
-    judge = grading._NotebookJudge(list(nb.cells))
+    judge = grading.judge._NotebookJudge(list(nb.cells))
     judge.run()
     assert judge.cell_errors == {}, judge.cell_errors  # the refusal reached the student's code

@@ -503,7 +503,7 @@ def run_in_process(assignment, edits_by_function=None):
 
 def check_in_kernel(ns, function, part):
     """The message of the kernel-side check, or None when it passes."""
-    failure = grading._check_in_kernel(function, ns[function], part)
+    failure = grading.in_kernel._check_in_kernel(function, ns[function], part)
     return None if failure is None else str(failure)
 
 

@@ -10,7 +10,7 @@ out what gives answers away: ``solutions/`` (the instructor's notebooks and hidd
 ``rnnlib`` (the notebooks import it, and grading needs it), ``pyproject.toml`` and the README:
 ``pip install .`` works in it. What it cannot hide: ``rnnlib`` is the reference the exercises
 are graded against (its functions are the answers; grading scores 0 for calling or importing
-them, not for reading them), and ``rnnlib/grading.py`` holds the seeds of the hidden checks.
+them, not for reading them), and ``rnnlib/grading/`` holds the seeds of the hidden checks.
 """
 
 import argparse

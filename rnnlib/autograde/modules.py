@@ -14,6 +14,10 @@ import pathlib
 #: rnnlib modules a kernel may get when a locked cell imports them: helpers, not references.
 DEFAULT_ALLOWED = ("activations", "checks", "gradcheck", "diagrams")
 
+#: rnnlib's subpackages that a kernel with all of rnnlib gets (the course's checks, which the
+#: setup cells import); never ``autograde``, the grader itself.
+VIEW_PACKAGES = ("grading",)
+
 
 def _rnnlib_imports(tree, package_names):
     """Module names (inside rnnlib) that ``tree`` imports."""
@@ -59,7 +63,12 @@ def closure(src_dir, modules):
     todo, seen = list(modules), set()
     while todo:
         name = todo.pop()
-        if name in seen or not (src_dir / f"{name}.py").is_file():
+        if name in seen:
+            continue
+        if (src_dir / name / "__init__.py").is_file():  # a subpackage: taken whole
+            seen.add(name)
+            continue
+        if not (src_dir / f"{name}.py").is_file():
             continue
         seen.add(name)
         tree = ast.parse((src_dir / f"{name}.py").read_text())
@@ -106,4 +115,7 @@ def all_modules(src_dir=None):
     import rnnlib
 
     src_dir = pathlib.Path(src_dir or pathlib.Path(rnnlib.__file__).parent)
-    return sorted(p.stem for p in src_dir.glob("*.py") if p.stem != "__init__")
+    names = [p.stem for p in src_dir.glob("*.py") if p.stem != "__init__"]
+    names += [p.name for p in src_dir.iterdir() if p.name in VIEW_PACKAGES
+              and (p / "__init__.py").is_file()]
+    return sorted(names)

@@ -205,7 +205,11 @@ def build_rnnlib_view(lib_dir, copied, stubbed=()):
         lines = [(src / "__init__.py").read_text()]
         exports = {}
     for name in sorted(copied):
-        shutil.copyfile(src / f"{name}.py", pkg / f"{name}.py")
+        if (src / name).is_dir():  # a subpackage (rnnlib.grading)
+            shutil.copytree(src / name, pkg / name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(src / f"{name}.py", pkg / f"{name}.py")
         names = sorted(n for n, mod in exports.items() if mod == name)
         if names:
             lines.append(f"from .{name} import {', '.join(names)}  # noqa: F401")
