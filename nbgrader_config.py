@@ -10,9 +10,10 @@ Environment switches:
     NBGRADER_EXCHANGE  the exchange directory for release_assignment / collect
                        (default /srv/nbgrader/exchange)
 
-Grading runs two checks per test cell (see rnnlib/grading.py): the test cell in the student's
-kernel, then ``JudgeCells``, which re-grades it outside the kernel; a test passes only if both
-pass, and calling rnnlib's reference or patching numpy or the tests scores 0 for the function.
+The lists below are the pipelines exactly as they run: the hardened steps (rnnlib.autograde,
+rnnlib.grading) are named in them, each with what it adds to nbgrader's own step. ``harden(c)``
+at the end sets what goes around them (the sandboxed kernel, the safe pages, the submission
+hook, log escaping) and leaves these lists as they are (tests/test_autograde_units.py checks).
 """
 
 import os
@@ -26,16 +27,23 @@ from nbgrader.preprocessors import (
     ClearOutput,
     ClearSolutions,
     ComputeChecksums,
-    Execute,
+    DeduplicateIds,
     GetGrades,
     IgnorePattern,
     IncludeHeaderFooter,
     InstantiateTests,
     LimitOutput,
     LockCells,
-    SaveAutoGrades,
+    OverwriteKernelspec,
     SaveCells,
 )
+
+from rnnlib.autograde.config import harden
+from rnnlib.autograde.execute import JudgedExecute
+from rnnlib.autograde.grades import RecordVerdicts, SafeOverwriteCells, SaveJudgedGrades
+from rnnlib.autograde.limits import LimitOutputBytes
+from rnnlib.autograde.sanitize import SanitizeSubmission
+from rnnlib.autograde.suspicious import FlagSuspiciousCode
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
@@ -56,27 +64,41 @@ c.GenerateAssignment.preprocessors = [
     ClearMarkScheme, ComputeChecksums, CheckCellMetadata,
 ]
 
-# Grading: a time limit per cell, deleted test cells put back, and the judge outside the kernel.
-c.Execute.timeout = 30
+# Grading (nbgrader autograde, and the parallel classgrade, which runs the same steps).
+c.Execute.timeout = 30  # seconds per cell; JudgedExecute also bounds the notebook (300 s)
 c.Execute.interrupt_on_timeout = True
 c.Execute.raise_on_iopub_timeout = False
 c.OverwriteCells.add_missing_cells = True
 c.JudgeCells.timeout = 30
-c.Autograde.autograde_preprocessors = [
-    Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    "rnnlib.grading.JudgeCells",
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    SafeOverwriteCells,  # OverwriteCells with the gradebook's cell roles; copies of instructor
+                         # cells become plain cells (flag "structure"); deleted ones put back
+    DeduplicateIds, OverwriteKernelspec, CheckCellMetadata,
 ]
+c.Autograde.autograde_preprocessors = [
+    FlagSuspiciousCode,  # flags code that patches numpy or the tests, files that shadow modules
+    JudgedExecute,       # Execute in a sandboxed kernel (bubblewrap, own uid and cgroup, limits);
+                         # test cells are never sent to it; hung or dead kernels restarted
+    IgnorePattern, ClearMetadataPreprocessor,
+    LimitOutputBytes,    # output capped in bytes per cell, then nbgrader's cap in lines
+    LimitOutput,
+    "rnnlib.grading.JudgeCells",  # grading.check_* cells judged outside the kernel (a worker
+                                  # in the sandbox runs the student's code, rnnlib's checks judge)
+    SaveJudgedGrades,    # SaveAutoGrades, scoring the test cells from the judges' verdicts
+    AssignLatePenalties, CheckCellMetadata,
+    RecordVerdicts,      # the flags and verdicts the class report shows
+    SanitizeSubmission,  # last: what formgrader and the feedback show is rebuilt from an
+                         # allow-list (no script, no HTML from a submission)
+]
+# JudgedExecute leaves the grading.check_* cells to JudgeCells (their placeholders fail until it
+# writes its verdict): rnnlib.grading.parse_checks says which cells those are.
+c.JudgedExecute.delegate = "rnnlib.grading:parse_checks"
 
 # Feedback shows the students their failures, not the hidden tests' source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
 
-# --- Hardened autograding (issue 6, rnnlib/autograde/). Keep this block last. ---------------
-# harden(c) rewrites the lists above in place, keeping every step it does not replace:
-# kernels run in bubblewrap (no network, no course files, memory/file/time limits, a scratch
-# copy of the submission); test cells that JudgeCells does not take are judged in the grader
-# against the student's functions by proxy; hung or crashed kernels are restarted; output is
-# capped in bytes; each notebook records flags for `python -m rnnlib.autograde.report`.
-from rnnlib.autograde.config import harden  # noqa: E402
-
+# Around those steps: the kernel manager of the sandbox, the feedback and formgrader pages
+# (sanitiser, CSP, offline MathJax), links and bad timestamps out of a submission before nbgrader
+# reads it, log escaping, and defaults for settings not given above.
 harden(c)

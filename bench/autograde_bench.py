@@ -32,7 +32,10 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rnnlib.autograde import catalog  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' course and catalog of submissions
+
+import autograde_catalog as catalog  # noqa: E402
+
 from rnnlib.autograde.gradebook import dump  # noqa: E402
 
 #: (catalog entry, count): 40 submissions, mostly honest or partial, some broken.

@@ -4,6 +4,8 @@ Messages name the function, the argument, the shape it got and the shape it expe
 notes' symbols, e.g.::
 
     rnn_cell_forward: parameters['Wax'] has shape (5, 3), expected (n_a, n_x) = (5, 4)
+
+Also :func:`check_close`, the assertion an instructor's own test cells may use.
 """
 
 import numpy as np
@@ -115,3 +117,14 @@ def check_activation(func, activation, allowed):
             f"{func}: activation must be one of {', '.join(map(repr, allowed))}, "
             f"got {activation!r}"
         )
+
+
+def check_close(got, expected, what="value"):
+    """For an instructor's own test cells: AssertionError with a sentence (the shape, or the
+    largest error) when ``got`` is not ``expected``."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        raise AssertionError(f"{what} has shape {got.shape}, expected {expected.shape}")
+    if not np.allclose(got, expected, atol=1e-10, rtol=0):
+        raise AssertionError(f"{what} is wrong (largest error "
+                             f"{np.max(np.abs(got - expected)):.3g})")

@@ -1,6 +1,6 @@
 """End to end: a class of honest, broken and hostile submissions graded in one batch.
 
-The catalog (:data:`rnnlib.autograde.catalog.CATALOG`) is submitted to a throw-away course whose
+The catalog (:data:`autograde_catalog.CATALOG`) is submitted to a throw-away course whose
 ``nbgrader_config.py`` ends with ``harden(c)``. The class is graded twice, at the same time: by
 the parallel command (``python -m rnnlib.autograde.classgrade``, two jobs) and by nbgrader's own
 sequential ``nbgrader autograde`` in an identical copy of the course. Then the class report and
@@ -17,10 +17,11 @@ import shutil
 import subprocess
 import sys
 
+import autograde_catalog as catalog
 import nbformat
 import pytest
 
-from rnnlib.autograde import catalog, sandbox
+from rnnlib.autograde import sandbox
 from rnnlib.autograde.gradebook import dump
 
 pytestmark = pytest.mark.xdist_group("autograde")

@@ -214,6 +214,33 @@ def test_harden_keeps_the_course_configuration_and_its_judge():
     assert hardened.Execute.timeout > 0 and hardened.OverwriteCells.add_missing_cells
 
 
+def test_the_course_configuration_states_the_pipeline_that_runs(monkeypatch):
+    """nbgrader_config.py's lists are the ones nbgrader runs: harden(c) at its end changes
+    none of them (it only sets what goes around the steps)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    def load():
+        return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+
+    def lists(c):
+        return {key: [config._name(p) for p in c[section][attr]]
+                for key, (section, attr) in {
+                    "sanitize": ("Autograde", "sanitize_preprocessors"),
+                    "autograde": ("Autograde", "autograde_preprocessors"),
+                    "feedback": ("GenerateFeedback", "preprocessors"),
+                    "release": ("GenerateAssignment", "preprocessors")}.items()}
+
+    ran = lists(load())
+    monkeypatch.setattr(config, "harden", lambda c: c)
+    stated = lists(load())
+    assert stated == ran
+    assert stated["autograde"] == [
+        "FlagSuspiciousCode", "JudgedExecute", "IgnorePattern", "ClearMetadataPreprocessor",
+        "LimitOutputBytes", "LimitOutput", "JudgeCells", "SaveJudgedGrades",
+        "AssignLatePenalties", "CheckCellMetadata", "RecordVerdicts", "SanitizeSubmission"]
+    assert stated["sanitize"][:2] == ["ClearOutput", "SafeOverwriteCells"]
+
+
 def test_harden_fills_in_stock_nbgrader():
     from traitlets.config import Config
 

@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import autograde_catalog as catalog
 import pytest
 from test_autograde_catalog import BIN, env
 
-from rnnlib.autograde import catalog
 from rnnlib.autograde.gradebook import dump
 
 pytestmark = pytest.mark.xdist_group("autograde")

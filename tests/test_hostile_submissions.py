@@ -21,12 +21,13 @@ import subprocess
 import sys
 import textwrap
 
+import autograde_catalog as catalog
 import nbformat
 import pytest
+from autograde_catalog import CLIP, SAMPLE, _insert_after, _nb, answered
 from test_autograde_catalog import BIN, env, scores
 
-from rnnlib.autograde import catalog, confine
-from rnnlib.autograde.catalog import CLIP, SAMPLE, _insert_after, _nb, answered
+from rnnlib.autograde import confine
 from rnnlib.autograde.gradebook import dump
 
 pytestmark = pytest.mark.xdist_group("hostile")

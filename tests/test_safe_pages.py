@@ -1,6 +1,6 @@
 """Pages people open show a hostile submission without running it or fetching anything.
 
-One student of the catalog's throw-away course (:mod:`rnnlib.autograde.catalog`) hands in an
+One student of the catalog's throw-away course (:mod:`autograde_catalog`) hands in an
 honest answer plus :data:`VECTORS`: script in Markdown, event handlers, ``javascript:`` links,
 remote images, CSS imports, frames, a meta refresh, HTML / JavaScript / SVG / Markdown outputs
 published from the kernel, raw cells, a tag with quotes and angle brackets, widget state. The
@@ -23,10 +23,9 @@ import sys
 import tempfile
 import threading
 
+import autograde_catalog as catalog
 import nbformat
 import pytest
-
-from rnnlib.autograde import catalog
 
 pytestmark = pytest.mark.xdist_group("autograde")
 

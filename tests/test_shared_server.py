@@ -14,9 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import autograde_catalog as catalog
 import pytest
-
-from rnnlib.autograde import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "instructors.md"

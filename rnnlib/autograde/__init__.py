@@ -18,7 +18,8 @@ Modules:
 - :mod:`.classgrade`: ``python -m rnnlib.autograde.classgrade ASSIGNMENT``, parallel grading of a
   class (process pool or Dask), same gradebook as sequential ``nbgrader autograde``;
 - :mod:`.report`: ``python -m rnnlib.autograde.report ASSIGNMENT``, the class report (CSV,
-  HTML) and feedback for every student;
-- :mod:`.catalog`: a small course and a catalog of honest and hostile submissions (tests and
-  the benchmark use it).
+  HTML) and feedback for every student.
+
+The small course and the catalog of honest and hostile submissions that the tests and the
+benchmark grade are in ``tests/autograde_catalog.py``.
 """

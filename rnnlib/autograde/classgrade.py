@@ -211,6 +211,13 @@ def submissions(app, assignment):
     return sorted(out)
 
 
+def venv_on_path():
+    """Put this Python's scripts directory on PATH (nbgrader runs ``alembic`` from it)."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def needs_grading(coursedir, assignment, student, force):
     """nbgrader's rule: no autograded copy yet, ``--force``, or a newer submission."""
     dest = coursedir.format_path(coursedir.autograded_directory, student, assignment)
@@ -321,8 +328,6 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     student); a summary is written to ``reports/<assignment>/grading_log.json``.
     """
     from nbgrader.api import Gradebook
-
-    from .catalog import venv_on_path
 
     venv_on_path()
     quiet_gradebook_warnings()

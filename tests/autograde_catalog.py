@@ -6,8 +6,9 @@ builders with :func:`submit`. Each entry says what the submission deserves: poin
 (``rnn`` 3, ``clip`` 1, ``sample`` 1), or ``None`` when it cannot be graded automatically and
 must be flagged for manual grading, and which flags the report must show.
 
-Test cells here call :func:`check_close`, standing in for the course's grading helpers, so that
-patching "the grading helpers" has something to aim at.
+Test cells here call :func:`rnnlib.checks.check_close`, an instructor's own test helper (not the
+course's ``grading.check_*``), so that patching "the grading helpers" has something to aim at.
+It lives in ``tests/`` (a test fixture, not part of the package); the benchmark imports it too.
 """
 
 import json
@@ -16,7 +17,8 @@ import pathlib
 import textwrap
 
 import nbformat
-import numpy as np
+
+from rnnlib.autograde.classgrade import venv_on_path  # noqa: F401 - the tests' use
 
 ASSIGNMENT = "tiny"
 NOTEBOOK = "tiny"
@@ -26,15 +28,6 @@ FUNCTIONS = {"rnn": ("test_rnn_shapes", "test_rnn_values"), "clip": ("test_clip"
 POINTS = {"test_rnn_shapes": 1, "test_rnn_values": 2, "test_clip": 1, "test_sample": 1}
 FULL = {"rnn": 3.0, "clip": 1.0, "sample": 1.0}
 
-
-def check_close(got, expected, what="value"):
-    """The tiny course's grading helper: a sentence when ``got`` is not ``expected``."""
-    got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape != expected.shape:
-        raise AssertionError(f"{what} has shape {got.shape}, expected {expected.shape}")
-    if not np.allclose(got, expected, atol=1e-10, rtol=0):
-        raise AssertionError(f"{what} is wrong (largest error "
-                             f"{np.max(np.abs(got - expected)):.3g})")
 
 
 # -- the instructor's notebook ----------------------------------------------------------------
@@ -59,7 +52,7 @@ SAMPLE = '''def sample_index(p):
     """Draw one index from the distribution p with numpy's global generator."""
     return int(np.random.choice(len(p), p=p))'''
 
-TEST_RNN_SHAPES = '''from rnnlib.autograde.catalog import check_close
+TEST_RNN_SHAPES = '''from rnnlib.checks import check_close
 rng = np.random.default_rng(1)
 xt, a_prev = rng.standard_normal((3, 10)), rng.standard_normal((5, 10))
 p = {"Wax": rng.standard_normal((5, 3)), "Waa": rng.standard_normal((5, 5)),
@@ -70,7 +63,7 @@ assert a_next.shape == (5, 10), f"a_next has shape {a_next.shape}, expected (n_a
 assert yt_pred.shape == (2, 10), f"yt_pred has shape {yt_pred.shape}, expected (n_y, m) = (2, 10)"
 print("shapes are right")'''
 
-TEST_RNN_VALUES = '''from rnnlib.autograde.catalog import check_close
+TEST_RNN_VALUES = '''from rnnlib.checks import check_close
 check_close(yt_pred.sum(axis=0), np.ones(10), "the columns of yt_pred (sums)")
 ### BEGIN HIDDEN TESTS
 from rnnlib.rnn import rnn_cell_forward as reference
@@ -86,7 +79,7 @@ for seed in (7, 8):
     check_close(got[1], want[1], "yt_pred")
 ### END HIDDEN TESTS'''
 
-TEST_CLIP = '''from rnnlib.autograde.catalog import check_close
+TEST_CLIP = '''from rnnlib.checks import check_close
 g = {"dW": np.array([[-10.0, 0.5], [3.0, 20.0]]), "db": np.array([[-7.0], [2.0]])}
 out = clip(g, 5)
 check_close(out["dW"], [[-5.0, 0.5], [3.0, 5.0]], "clipped dW")
@@ -174,15 +167,6 @@ def make_course(root, timeout=5, memory=2 * 1024**3, output=1_000_000, extra="",
     if not result["success"]:
         raise RuntimeError(result["error"] + result["log"])
     return root
-
-
-def venv_on_path():
-    """Put this Python's scripts directory on PATH (nbgrader runs ``alembic`` from it)."""
-    import sys
-
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def release_notebook(root):
@@ -349,7 +333,7 @@ def monkeypatch(ctx):
         np.allclose = lambda *a, **k: True
         np.random.choice = lambda *a, **k: 0""")
     helpers = textwrap.dedent("""\
-        import rnnlib.autograde.catalog as helpers
+        import rnnlib.checks as helpers
         helpers.check_close = lambda *a, **k: None""")
     nb = answered(ctx["release"], rnn=WRONG_RNN, clip=WRONG_CLIP, sample=WRONG_SAMPLE)
     nb = _insert_after(nb, "rnn_code", patch)
