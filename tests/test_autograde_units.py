@@ -11,8 +11,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from rnnlib.autograde import agent, codec, config, modules, sandbox, suspicious
+from rnnlib.autograde import agent, config, modules, sandbox, suspicious
 from rnnlib.autograde.judge import Judge
+from rnnlib.grading import wire
 
 pytestmark = pytest.mark.xdist_group("autograde")
 
@@ -29,7 +30,7 @@ def test_codec_round_trips_plain_data():
         "nan": math.nan, "inf": -math.inf, "big": 2**80, "scalar": np.float32(1.5),
         "empty": np.zeros((0, 3)), "strings": np.array(["ab", "c"]),
     }
-    back = codec.decode(codec.encode(value))
+    back = wire.decode(wire.encode(value))
     assert set(back) == set(value)
     np.testing.assert_array_equal(back["a"], value["a"])
     assert back["a"].dtype == value["a"].dtype and back["i"].dtype == np.int16
@@ -45,8 +46,8 @@ def test_codec_round_trips_plain_data():
 @pytest.mark.parametrize("value", [np.array([object()]), lambda: 1, type, np.zeros(2).data,
                                    {"f": print}, np.zeros(3, dtype=[("x", "f8")])])
 def test_codec_refuses_anything_but_data(value):
-    with pytest.raises(codec.TransferError):
-        codec.encode(value)
+    with pytest.raises(wire.TransferError):
+        wire.encode(value)
 
 
 @pytest.mark.parametrize("text", [
@@ -54,8 +55,8 @@ def test_codec_refuses_anything_but_data(value):
     '["X", 1]', '["L", [' * 100 + "]" * 100, '["D", [[["L", []], 1]]]', '["R", "x"]',
 ])
 def test_codec_rejects_malformed_messages(text):
-    with pytest.raises(codec.TransferError):
-        codec.decode(text)
+    with pytest.raises(wire.TransferError):
+        wire.decode(text)
 
 
 # -- the judge, against an in-process stand-in for the kernel ----------------------------------

@@ -4,7 +4,7 @@
 - the notebooks carry valid nbgrader metadata; the release hides solutions and hidden tests and
   tags exactly the cells that raise until the student writes the code;
 - the instructors' page lists the workflow's steps and the right points;
-- ``rnnlib.grading``: its data codec refuses what it must, every known mistake is a real
+- ``rnnlib.grading``: its wire format refuses what it must, every known mistake is a real
   alternative (it differs from the reference on a fixed case), the kernel-side check refuses a
   patched numpy, and the judge survives a function that never returns.
 """
@@ -153,9 +153,11 @@ def test_codec_roundtrips_data_and_refuses_objects():
     assert isinstance(grading.worker._roundtrip(lambda: 1), grading.worker.Opaque)
     assert isinstance(grading.worker._roundtrip(np.array([object()])), grading.worker.Opaque)
     with pytest.raises(ValueError):
-        grading.worker._decode({"__nd__": ["|O", [1], ""]})  # no object arrays (no pickle)
+        grading.worker._decode(["A", "|O", [1], ""])  # no object arrays (no pickle)
     with pytest.raises(ValueError):
-        grading.worker._decode({"__bogus__": 1})
+        grading.worker._decode(["?", 1])
+    with pytest.raises(ValueError):  # only the lenient worker side knows Opaque and FnRef
+        grading.wire.from_tree(["O", "a function"])
 
 
 @pytest.mark.parametrize("name", sorted(grading.SPECS))

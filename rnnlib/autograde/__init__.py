@@ -4,8 +4,9 @@ Where judging happens: nbgrader normally runs the instructor's test cells inside
 kernel, after the student's code, so that code can change how the tests run. Here the student's
 code runs in a sandboxed kernel (:mod:`.sandbox`: bubblewrap, no network, no course files,
 memory/file/time limits) and the test cells run in the grader, reaching the student's functions
-only by passing plain data across (:mod:`.judge`, :mod:`.codec`, :mod:`.agent`). Test cells that
-the course's own out-of-kernel judge handles (``rnnlib.grading``'s ``JudgeCells``) are left to it.
+only by passing plain data across (:mod:`.judge`, :mod:`rnnlib.grading.wire`, :mod:`.agent`).
+Test cells that the course's own out-of-kernel judge handles (``rnnlib.grading``'s
+``JudgeCells``) are left to it.
 
 Modules:
 

@@ -1,6 +1,6 @@
 """The few lines the grader runs inside the student's kernel to reach the student's names.
 
-The grader sends this module's source together with :mod:`rnnlib.autograde.codec` into the
+The grader sends this module's source together with :mod:`rnnlib.grading.wire` into the
 kernel with every request (see :func:`request_code`). It looks names up in the student's
 namespace, calls the student's functions on arguments the grader chose and sends results back as
 plain data. It judges nothing: whatever the student's code does to it can only change the
@@ -57,7 +57,7 @@ def _describe(value):
     if callable(value) and not isinstance(value, type):
         return ("callable", None)
     try:
-        encode(value)  # noqa: F821 - provided by the codec source sent alongside
+        encode(value)  # noqa: F821 - provided by the wire source sent alongside
     except Exception:
         return ("other", type(value).__name__)
     return ("data", value)
@@ -114,10 +114,11 @@ def serve(text, ns):
 
 @functools.lru_cache(maxsize=1)
 def source():
-    """The code that runs in the kernel: the codec followed by this module."""
-    from . import codec
+    """The code that runs in the kernel: the wire format (rnnlib.grading.wire), then this
+    module."""
+    from ..grading import wire
 
-    parts = [pathlib.Path(codec.__file__).read_text(), pathlib.Path(__file__).read_text()]
+    parts = [pathlib.Path(wire.__file__).read_text(), pathlib.Path(__file__).read_text()]
     return "\n\n".join(parts)
 
 

@@ -32,7 +32,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
-from . import agent, codec
+from ..grading import wire
+from . import agent
 from .gradebook import notebook_sources
 from .judge import Judge, StudentCrash, StudentError, StudentTimeout
 from .modules import DEFAULT_ALLOWED, all_modules, modules_for_cells, view_plan
@@ -469,10 +470,10 @@ class JudgedExecute(Execute):
         plain = (result.get("data") or {}).get("text/plain", "")
         match = _B64.match(plain) if isinstance(plain, str) else None
         if match is None:
-            raise codec.TransferError("the kernel sent back no readable answer")
+            raise wire.TransferError("the kernel sent back no readable answer")
         import base64
 
         try:
             return base64.b64decode(match.group(1), validate=True).decode("utf-8")
         except ValueError as exc:
-            raise codec.TransferError(f"undecodable answer: {exc}") from None
+            raise wire.TransferError(f"undecodable answer: {exc}") from None

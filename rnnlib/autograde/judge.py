@@ -7,7 +7,7 @@ executes each one in the grader's own process, with the grader's numpy, rnnlib a
 helpers, in a namespace where every name the student defined is either
 
 - a *copy* of the student's value (plain data only: numbers, strings, arrays, lists, tuples,
-  dicts; see :mod:`rnnlib.autograde.codec`), or
+  dicts; see :mod:`rnnlib.grading.wire`), or
 - a :class:`Proxy` for the student's function: calling it sends the arguments (as data) into the
   sandboxed kernel, runs the student's function there and brings the result back as data.
 
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import codec
+from ..grading import wire
 
 #: Modules a test cell may receive when the student's namespace names a module (``np``);
 #: anything else must be imported by the test cell itself.
@@ -144,7 +144,7 @@ def _get_rng():
 
 class Judge:
     """Runs one notebook's test cells; ``rpc(request_text) -> answer_text`` reaches the
-    student's kernel (JSON made by :mod:`rnnlib.autograde.codec`).
+    student's kernel (JSON made by :mod:`rnnlib.grading.wire`).
 
     ``rpc`` blocks and raises :class:`StudentTimeout`, :class:`StudentCrash` or
     :class:`StudentError`.
@@ -165,20 +165,20 @@ class Judge:
     def _request(self, request):
         request["rng"] = _get_rng()
         try:
-            text = codec.encode(request)
-        except codec.TransferError as exc:
+            text = wire.encode(request)
+        except wire.TransferError as exc:
             raise GraderLimitation(f"cannot send the test's data to the kernel: {exc}") from None
-        answer = codec.decode(self.rpc(text))
+        answer = wire.decode(self.rpc(text))
         if not isinstance(answer, dict):
-            raise codec.TransferError("malformed answer")
+            raise wire.TransferError("malformed answer")
         _set_rng(answer.get("rng"))
         return answer
 
     def _wire(self, value, depth=0):
-        if depth > codec.MAX_DEPTH:
+        if depth > wire.MAX_DEPTH:
             raise GraderLimitation("test data nested too deeply")
         if isinstance(value, Proxy):
-            return codec.Ref(value.__name__)
+            return wire.Ref(value.__name__)
         if isinstance(value, list):
             return [self._wire(v, depth + 1) for v in value]
         if isinstance(value, tuple):
@@ -196,12 +196,12 @@ class Judge:
         request = {"op": "call", "name": name, "args": self._wire(args),
                    "kwargs": self._wire(dict(kwargs)), "sync": sync}
         try:
-            before = {i: codec.encode(request["args"][i]) for i in sync}
-        except codec.TransferError as exc:
+            before = {i: wire.encode(request["args"][i]) for i in sync}
+        except wire.TransferError as exc:
             raise GraderLimitation(f"cannot pass this argument to {name}: {exc}") from None
         try:
             answer = self._request(request)
-        except codec.TransferError as exc:
+        except wire.TransferError as exc:
             raise StudentError(name, "TransferError", str(exc)) from None
         except StudentError as exc:
             exc.function = name
@@ -213,8 +213,8 @@ class Judge:
         if "ok" not in answer:
             raise StudentError(name, "TransferError", "no result came back")
         try:
-            result = codec.decode(answer["ok"])
-        except codec.TransferError as exc:
+            result = wire.decode(answer["ok"])
+        except wire.TransferError as exc:
             raise StudentError(name, "TransferError", str(exc)) from None
         self._apply_mutations(args, sync, before, answer.get("after"))
         return result
@@ -225,16 +225,16 @@ class Judge:
         if not sync or not isinstance(after_text, str):
             return
         try:
-            after = codec.decode(after_text)
-        except codec.TransferError:
+            after = wire.decode(after_text)
+        except wire.TransferError:
             return
         if not isinstance(after, list) or len(after) != len(sync):
             return
         for i, new in zip(sync, after, strict=True):
             try:
-                if codec.encode(new) == before[i]:
+                if wire.encode(new) == before[i]:
                     continue
-            except codec.TransferError:
+            except wire.TransferError:
                 continue
             old = args[i]
             with contextlib.suppress(Exception):
@@ -317,7 +317,7 @@ class Judge:
         except StudentError as exc:
             verdict = Verdict("fail", str(exc), self._called, error=(exc.ename, str(exc)))
             verdict.student_traceback = exc.student_traceback
-        except codec.TransferError as exc:
+        except wire.TransferError as exc:
             verdict = Verdict("fail", f"unreadable answer from the kernel: {exc}", self._called,
                               error=("TransferError", str(exc)))
         except Exception as exc:  # the test failed: an assertion or any other error

@@ -1,17 +1,17 @@
 """The grading worker: the process that runs a student's code for the judge.
 
-Run as ``python -I grading_worker.py --worker FD`` (by :class:`rnnlib.grading._Worker`, inside
-the grading sandbox). It executes the notebook's setup and student cells and calls the
+Run as ``python -I worker.py --worker FD`` (by :class:`rnnlib.grading.worker_handle._Worker`,
+inside the grading sandbox). It executes the notebook's setup and student cells and calls the
 student's functions when the judge asks; everything in it is untrusted by the judge. This file
-holds what both sides need (the wire format: JSON plus raw numeric array bytes, never pickle;
-the snapshots that detect patches) and the worker's loop, and nothing that computes a graded
-function: the worker may read only this file and rnnlib's utilities (``activations``,
-``checks``), so that no reference, no check and no mistake model is within the student's reach
+holds what both sides need (the message framing around :mod:`rnnlib.grading.wire`, the one
+wire format, never pickle; the snapshots that detect patches) and the worker's loop, and
+nothing that computes a graded function: the worker may read only this file, ``wire.py`` and
+rnnlib's utilities (``activations``, ``checks``), so that no reference, no check and no
+mistake model is within the student's reach
 while they are graded. The student's ``from rnnlib import grading`` gets a stand-in whose
 ``check_*`` functions do nothing (test cells never run here).
 """
 
-import base64
 import contextlib
 import importlib
 import importlib.abc
@@ -50,25 +50,24 @@ class _WorkerLost(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Data across the process boundary: JSON plus raw numeric array bytes (no pickle).
+# Data across the process boundary: the wire format of rnnlib.grading.wire (no pickle).
 
 
-class Opaque:
-    """Something returned that is not data (a function, an object...), kept as a description."""
+def _load_wire():
+    """The wire format (:mod:`rnnlib.grading.wire`): imported in the package, loaded from its
+    file beside this one in the worker (which runs this file as a script)."""
+    if __package__:
+        from . import wire
+        return wire
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wire.py")
+    spec = importlib.util.spec_from_file_location("rnnlib_grading_wire", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def __init__(self, description):
-        self.description = description
 
-    def __repr__(self):
-        return f"<{self.description}>"
-
-
-class FnRef:
-    """A test function by name, closing over positional argument ``over`` (an array that the
-    function under test perturbs in place, as ``numerical_gradient`` does)."""
-
-    def __init__(self, name, over):
-        self.name, self.over = name, over
+_wire = _load_wire()
+Opaque, FnRef, TransferError = _wire.Opaque, _wire.FnRef, _wire.TransferError
 
 
 # Scalar functions of one array used to test numerical gradients: smooth, with curvature, so
@@ -79,72 +78,14 @@ _TEST_FUNCTIONS = {
 }
 
 
-def _encode(obj, depth=0):
-    if depth > 40:
-        return {"__opaque__": "a value nested too deeply"}
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj if type(obj) in (bool, str) or obj is None else str.__str__(obj)
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind not in "biufc":
-            return {"__opaque__": f"an ndarray of dtype {obj.dtype}"}
-        a = np.ascontiguousarray(obj)
-        return {"__nd__": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
-    if isinstance(obj, np.generic) and obj.dtype.kind in "biufc":
-        return {"__np__": [obj.dtype.str, base64.b64encode(obj.tobytes()).decode()]}
-    if isinstance(obj, FnRef):
-        return {"__fnref__": [obj.name, obj.over]}
-    if isinstance(obj, Opaque):
-        return {"__opaque__": obj.description}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, depth + 1) for v in tuple.__iter__(obj)]}
-    if isinstance(obj, list):
-        return [_encode(v, depth + 1) for v in list.__iter__(obj)]
-    if isinstance(obj, dict):
-        return {"__dict__": [[_encode(k, depth + 1), _encode(v, depth + 1)]
-                             for k, v in dict.items(obj)]}
-    try:
-        text = repr(obj)[:80]
-    except Exception:  # noqa: BLE001 - a student's __repr__ may raise anything
-        text = "?"
-    return {"__opaque__": f"a {type(obj).__name__} ({text})"}
+def _encode(obj):
+    """``obj`` as the worker sends it: the wire format, non-data kept as :class:`Opaque`."""
+    return _wire.to_tree(obj, lenient=True)
 
 
 def _decode(tree):
-    if isinstance(tree, list):
-        return [_decode(v) for v in tree]
-    if not isinstance(tree, dict):
-        return tree
-    if len(tree) != 1:
-        raise ValueError("malformed message")
-    (tag, value), = tree.items()
-    if tag == "__nd__":
-        dtype = np.dtype(str(value[0]))
-        if dtype.kind not in "biufc":
-            raise ValueError("non-numeric array")
-        shape = tuple(int(s) for s in value[1])
-        return np.frombuffer(base64.b64decode(value[2]), dtype=dtype).reshape(shape).copy()
-    if tag == "__np__":
-        dtype = np.dtype(str(value[0]))
-        if dtype.kind not in "biufc":
-            raise ValueError("non-numeric scalar")
-        return np.frombuffer(base64.b64decode(value[1]), dtype=dtype)[0]
-    if tag == "__tuple__":
-        return tuple(_decode(v) for v in value)
-    if tag == "__dict__":
-        out = {}
-        for k, v in value:
-            k = _decode(k)
-            out[k if isinstance(k, (str, int, float, bool, type(None))) else repr(k)] = _decode(v)
-        return out
-    if tag == "__fnref__":
-        return FnRef(str(value[0]), int(value[1]))
-    if tag == "__opaque__":
-        return Opaque(str(value))
-    raise ValueError(f"unknown tag {tag!r}")
+    """What :func:`_encode` made (ValueError, as :class:`TransferError`, when malformed)."""
+    return _wire.from_tree(tree, lenient=True)
 
 
 def _roundtrip(obj):

@@ -12,7 +12,8 @@ import sys
 import tempfile
 import time
 
-from . import worker as _wire
+from . import wire
+from . import worker as _worker_module
 from .outcomes import GradingFailure, _StudentRaised
 from .references import _RNNLIB_DIR
 from .worker import _decode, _read_message, _WorkerLost, _write_message
@@ -25,10 +26,10 @@ def _load_callable(spec):
 
 
 def _worker_files():
-    """What the worker must read: its own file and the utility modules it loads by path. Not
-    this file (the checks compute the references) nor the rest of rnnlib."""
-    files = [os.path.abspath(_wire.__file__)]
-    files += [os.path.join(_RNNLIB_DIR, f"{name}.py") for name in _wire.UTILITY_MODULES]
+    """What the worker must read: its own file, the wire format and the utility modules it
+    loads by path. Not the checks (they compute the references) nor the rest of rnnlib."""
+    files = [os.path.abspath(_worker_module.__file__), os.path.abspath(wire.__file__)]
+    files += [os.path.join(_RNNLIB_DIR, f"{name}.py") for name in _worker_module.UTILITY_MODULES]
     return tuple(sorted({f for f in files if os.path.isfile(f)}))
 
 
@@ -46,7 +47,8 @@ class _Worker:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME")}
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TMPDIR=self.scratch, MPLBACKEND="Agg")
-        argv = [sys.executable, "-I", os.path.abspath(_wire.__file__), "--worker", str(reply_w)]
+        argv = [sys.executable, "-I", os.path.abspath(_worker_module.__file__), "--worker",
+                str(reply_w)]
         if wrap_command is not None:
             argv = wrap_command(argv, self.scratch, readable=_worker_files(),
                                 writable=(self.scratch,))
