@@ -30,12 +30,12 @@ import autograde_bench  # noqa: E402
 #: (label, "module:Class.method") of the steps timed (wall clock, summed over the notebooks).
 STEPS = [
     ("one notebook, all steps", "nbgrader.converters.autograde:Autograde.convert_single_notebook"),
-    ("  sanitize (SafeOverwriteCells, ...)", "nbgrader.converters.autograde:Autograde._sanitize"),
+    ("  SafeOverwriteCells (sanitize)", "rnnlib.autograde.grades:SafeOverwriteCells.preprocess"),
     ("  executing in the kernel (JudgedExecute)",
      "rnnlib.autograde.execute:JudgedExecute.preprocess"),
     ("    kernel start (sandbox)",
-     "rnnlib.autograde.execute:JudgedExecute.async_start_new_kernel_client"),
-    ("    cells in the kernel", "rnnlib.autograde.execute:JudgedExecute.async_execute_cell"),
+     "rnnlib.autograde.execute:JudgedExecute.start_new_kernel_client"),
+    ("    cells in the kernel", "rnnlib.autograde.execute:JudgedExecute.execute_cell"),
     ("  judge of check cells (JudgeCells)", "rnnlib.grading.judge_cells:JudgeCells.preprocess"),
     ("    its worker's start", "rnnlib.grading.judge:_NotebookJudge._start"),
     ("    the student's cells again", "rnnlib.grading.judge:_NotebookJudge._exec"),
@@ -56,22 +56,23 @@ def instrument(target, totals, label):
     owner_name, name = path.split(".")
     owner = getattr(importlib.import_module(module), owner_name)
     original = getattr(owner, name)
-    if inspect.iscoroutinefunction(original):
-        @functools.wraps(original)
-        async def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                totals[label] = totals.get(label, 0.0) + time.perf_counter() - start
-    else:
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                totals[label] = totals.get(label, 0.0) + time.perf_counter() - start
+    def add(start):
+        totals[label] = totals.get(label, 0.0) + time.perf_counter() - start
+
+    async def awaited(result, start):
+        try:
+            return await result
+        finally:
+            add(start)
+
+    @functools.wraps(original)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        if inspect.isawaitable(result):  # a coroutine: timed until it is done
+            return awaited(result, start)
+        add(start)
+        return result
     setattr(owner, name, timed)
 
 
