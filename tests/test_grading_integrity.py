@@ -13,6 +13,8 @@ of the issue; they are the class, built here from the open repository, as a stud
 """
 
 import copy
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -147,3 +149,23 @@ def test_an_honest_sequence_using_the_lent_cell_keeps_full_marks():
                       + honest)
     verdicts = _by_function(grading.judge_notebook(nb))
     assert all(r["passed"] for rs in verdicts.values() for r in rs), verdicts
+
+
+def test_a_worker_that_cannot_start_gives_back_its_sandbox_and_fails_closed():
+    released = []
+
+    class Unstartable(list):
+        def release(self):
+            released.append(True)
+
+    def wrap(argv, cwd, readable=(), writable=()):
+        return Unstartable(["/nonexistent/python-for-the-worker", *argv[1:]])
+
+    before = set(os.listdir(tempfile.gettempdir()))
+    verdicts = grading.judge_notebook(submission("rnn"), wrap_command=wrap)
+    results = [r for rs in verdicts.values() for r in rs]
+    assert results and not any(r["passed"] for r in results)
+    assert "could not be started" in results[0]["message"], results[0]["message"]
+    assert released == [True]
+    assert not [n for n in set(os.listdir(tempfile.gettempdir())) - before
+                if n.startswith("rnnlib-grading-")]

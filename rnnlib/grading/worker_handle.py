@@ -6,6 +6,7 @@ function there.
 import contextlib
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,10 +54,19 @@ class _Worker:
             argv = wrap_command(argv, self.scratch, readable=_worker_files(),
                                 writable=(self.scratch,))
         self.argv = argv  # its release() (if any) kills what the worker left behind
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(reply_w,), cwd=self.scratch, env=env, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(reply_w,), cwd=self.scratch, env=env, start_new_session=True)
+        except (OSError, ValueError) as exc:  # no process: give back its uid, group, folder
+            for fd in (reply_r, reply_w):
+                os.close(fd)
+            release = getattr(argv, "release", None)
+            if release is not None:
+                release()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise _WorkerLost(f"could not be started ({type(exc).__name__}: {exc})") from None
         os.close(reply_w)
         self.reply_fd = reply_r
         self.request(setup, timeout=max(timeout, 60))
@@ -100,7 +110,6 @@ class _Worker:
         with contextlib.suppress(OSError):
             os.close(self.reply_fd)
         self.reply_fd = -1
-        import shutil
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
