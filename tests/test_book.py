@@ -1,7 +1,9 @@
 """The book: it builds from clean without a warning, and reads offline in a real browser.
 
-One clean build (``jupyter-book build --all -W -n --keep-going`` into a temporary folder, so
-neither ``_build/`` nor its execution cache is reused) is shared by every test here; they all
+One clean build (``make book``'s path: ``tools/build_book.py`` runs the chapters two at a time
+into the execution cache, then ``jupyter-book build --all -W -n --keep-going``; into a
+temporary folder, so neither ``_build/`` nor its execution cache is reused) is shared by every
+test here; they all
 run on one xdist worker (group "book"). The browser tests open each built page in headless
 Chromium with every host name unresolvable, and check that:
 
@@ -28,7 +30,6 @@ import pytest
 pytestmark = pytest.mark.xdist_group("book")
 
 ROOT = Path(__file__).resolve().parent.parent
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -59,8 +60,8 @@ def build(tmp_path_factory):
     """Build the whole book from clean into a temporary folder; return (returncode, log, html)."""
     out = tmp_path_factory.mktemp("book")
     proc = subprocess.run(
-        [str(JUPYTER_BOOK), "build", "--all", "-W", "-n", "--keep-going",
-         "--path-output", str(out), str(ROOT)],
+        [sys.executable, str(ROOT / "tools" / "build_book.py"), "--workers", "2",
+         "--path-output", str(out), "--", "--all", "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
              "OMP_NUM_THREADS": "1"},
