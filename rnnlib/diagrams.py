@@ -206,7 +206,7 @@ def rnn_cell(ax=None, activation="tanh", title=None):
     fig, ax = _canvas(11.6, 5.6, ax)
     ax.add_patch(FancyBboxPatch((1.6, 0.9), 8.1, 3.9, boxstyle="round,pad=0,rounding_size=0.3",
                                 fc=COLORS["cell"], ec="#7f9db9", lw=1.2, ls="--", zorder=1))
-    a_prev = _box(ax, 0.7, 2.2, _t("a", "t-1"), w=1.3, h=0.7)
+    a_prev = _box(ax, 0.75, 2.2, _t("a", "t-1"), w=1.5, h=0.7)
     xin = _box(ax, 3.85, 0.2, _t("x", "t"), w=1.0, h=0.6, fc=COLORS["x"])
     lin = _box(ax, 3.85, 2.2, "$W_{aa}a^{<\\!t-1\\!>}$\n$+\\; W_{ax}x^{<\\!t\\!>} + b_a$",
                w=3.5, h=1.25, fc="white", fontsize=11)
@@ -222,7 +222,7 @@ def rnn_cell(ax=None, activation="tanh", title=None):
     _arrow(ax, _edge_right(g), _edge_left(a_next))
     _path(ax, [(8.05, 2.2), (8.05, 3.4)])
     _arrow(ax, _edge_top(out), _edge_bottom(yhat))
-    ax.text(5.65, 1.05, "one time step (the same weights at every t)", fontsize=10,
+    ax.text(5.65, 1.05, "one time step: the same weights at every t", fontsize=10,
             color="#4a6a8a", ha="center")
     return _finish(fig, title, ax)
 
