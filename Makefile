@@ -33,6 +33,9 @@ system-deps:
 	fi
 
 # Build the HTML book from clean sources; fails on any cell error or Sphinx warning.
+# tools/build_book.py runs the chapters missing from Jupyter Book's execution cache two at a
+# time (a failing cell stops the build and names its chapter), then runs jupyter-book build,
+# which finds every chapter in the cache.
 # Jupyter Book's execution cache is keyed on the notebooks alone, but the chapters run rnnlib
 # and the pinned packages too: when those change, the cache goes and every chapter runs again.
 BOOK_INPUTS = $(sort $(shell find rnnlib -name '*.py')) requirements.txt
@@ -42,7 +45,8 @@ book: $(STAMP)
 	@mkdir -p _build; new=$$($(BOOK_HASH)); old=$$(cat _build/.book-inputs 2>/dev/null); \
 	if [ "$$new" != "$$old" ]; then rm -rf _build/.jupyter_cache _build/.book-inputs; \
 	  [ -z "$$old" ] || echo "rnnlib or requirements.txt changed: every chapter runs again"; fi; \
-	$(BIN)/jupyter-book build --all -W -n --keep-going . && echo "$$new" > _build/.book-inputs
+	$(BIN)/python tools/build_book.py --workers 2 -- --all -W -n --keep-going \
+	  && echo "$$new" > _build/.book-inputs
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 # Regenerate the student release (exercises/) from the instructor source (solutions/) with nbgrader.

@@ -20,6 +20,13 @@ and returns the matplotlib ``Figure``.
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+from matplotlib.text import Text
+
+# Figures are read on a phone too: there the book's text column is about PHONE_COLUMN_PX CSS
+# pixels wide and a figure shrinks to it. ``readable`` raises every text of a figure so that it
+# is at least MIN_TEXT_PX there (and never smaller than MIN_TEXT_PX at the figure's own size).
+PHONE_COLUMN_PX = 343
+MIN_TEXT_PX = 9.0
 
 # One colour per kind of quantity, used in every figure.
 COLORS = {
@@ -117,9 +124,29 @@ def _edge_right(b):
     return (b[0] + b[2] / 2, b[1])
 
 
+def min_font_pt(fig, column_px=PHONE_COLUMN_PX, min_px=MIN_TEXT_PX):
+    """The smallest font size (points) that shows at ``min_px`` CSS pixels or more when the
+    figure, saved as SVG, is shown at its own size or shrunk to a ``column_px`` column."""
+    width_pt = fig.get_figwidth() * 72                 # an SVG's width is in points
+    shown_px = min(width_pt * 4 / 3, column_px)        # 1 pt = 4/3 CSS px at its own size
+    return min_px * width_pt / shown_px
+
+
+def readable(fig, column_px=PHONE_COLUMN_PX, min_px=MIN_TEXT_PX):
+    """Raise every text of ``fig`` below ``min_font_pt`` to it; return the figure."""
+    # (a few percent above: the SVG's tight bounding box can come out wider than the figure)
+    floor = 1.04 * min_font_pt(fig, column_px, min_px)
+    for text in fig.findobj(Text):
+        if text.get_text() and text.get_fontsize() < floor:
+            text.set_fontsize(floor)
+    return fig
+
+
 def _finish(fig, title=None, ax=None):
     if title:
         (ax or fig.axes[0]).set_title(title, fontsize=12)
+    if ax is None or ax.figure.axes == [ax]:
+        readable(fig)
     fig.tight_layout()
     return fig
 
@@ -179,23 +206,23 @@ def rnn_cell(ax=None, activation="tanh", title=None):
     fig, ax = _canvas(11.6, 5.6, ax)
     ax.add_patch(FancyBboxPatch((1.6, 0.9), 8.1, 3.9, boxstyle="round,pad=0,rounding_size=0.3",
                                 fc=COLORS["cell"], ec="#7f9db9", lw=1.2, ls="--", zorder=1))
-    a_prev = _box(ax, 0.7, 2.2, _t("a", "t-1"), w=1.3, h=0.7)
+    a_prev = _box(ax, 0.75, 2.2, _t("a", "t-1"), w=1.5, h=0.7)
     xin = _box(ax, 3.85, 0.2, _t("x", "t"), w=1.0, h=0.6, fc=COLORS["x"])
-    lin = _box(ax, 3.85, 2.2, r"$W_{aa}a^{<\!t-1\!>} + W_{ax}x^{<\!t\!>} + b_a$",
-               w=4.1, h=0.75, fc="white", fontsize=11)
-    g = _box(ax, 6.75, 2.2, rf"$g = \{activation}$" if activation == "tanh" else r"$g$ = ReLU",
-             w=1.4, h=0.7, fc=COLORS["tanh"], fontsize=11)
+    lin = _box(ax, 3.85, 2.2, "$W_{aa}a^{<\\!t-1\\!>}$\n$+\\; W_{ax}x^{<\\!t\\!>} + b_a$",
+               w=3.5, h=1.25, fc="white", fontsize=11)
+    g = _box(ax, 6.7, 2.2, rf"$g = \{activation}$" if activation == "tanh" else r"$g$ = ReLU",
+             w=1.8, h=0.7, fc=COLORS["tanh"], fontsize=11)
     a_next = _box(ax, 10.65, 2.2, _t("a", "t"), w=1.1, h=0.7)
-    out = _box(ax, 8.05, 3.8, r"softmax$(W_{ya}a^{<\!t\!>} + b_y)$", w=3.1, h=0.7,
+    out = _box(ax, 8.05, 3.95, "softmax\n$(W_{ya}a^{<\\!t\\!>} + b_y)$", w=3.1, h=1.1,
                fc="white", fontsize=10)
     yhat = _box(ax, 8.05, 5.3, _t(r"\hat{y}", "t"), w=1.0, h=0.6, fc=COLORS["y"])
     _arrow(ax, _edge_right(a_prev), _edge_left(lin))
     _arrow(ax, _edge_top(xin), _edge_bottom(lin))
     _arrow(ax, _edge_right(lin), _edge_left(g))
     _arrow(ax, _edge_right(g), _edge_left(a_next))
-    _path(ax, [(8.05, 2.2), (8.05, 3.45)])
+    _path(ax, [(8.05, 2.2), (8.05, 3.4)])
     _arrow(ax, _edge_top(out), _edge_bottom(yhat))
-    ax.text(5.5, 1.15, "one time step (the same weights at every t)", fontsize=10,
+    ax.text(5.65, 1.05, "one time step: the same weights at every t", fontsize=10,
             color="#4a6a8a", ha="center")
     return _finish(fig, title, ax)
 
@@ -303,13 +330,13 @@ def rnn_type(kind, ax=None, example=True):
         cell = _box(ax, x0, 2.2, "", w=0.8, h=0.7, fc=fc)
         if has_x:
             xin_n += 1
-            xin = _box(ax, x0, 0.6, rf"$x^{{<\!{xin_n}\!>}}$", w=0.8, h=0.55,
+            xin = _box(ax, x0, 0.55, rf"$x^{{<\!{xin_n}\!>}}$", w=1.22, h=0.7,
                        fc=COLORS["x"], fontsize=10)
             _arrow(ax, _edge_top(xin), _edge_bottom(cell), mutation=9, lw=1.1)
         if has_y:
             yout_n += 1
-            yout = _box(ax, x0, 3.8, rf"$\hat{{y}}^{{<\!{yout_n}\!>}}$", w=0.8,
-                        h=0.55, fc=COLORS["y"], fontsize=10)
+            yout = _box(ax, x0, 3.85, rf"$\hat{{y}}^{{<\!{yout_n}\!>}}$", w=1.22,
+                        h=0.7, fc=COLORS["y"], fontsize=10)
             _arrow(ax, _edge_top(cell), _edge_bottom(yout), mutation=9, lw=1.1)
             if kind == "one-to-many" and i + 1 < n:
                 # the sampled output is fed to the next step
@@ -325,11 +352,13 @@ def rnn_type(kind, ax=None, example=True):
 def rnn_types(examples=True):
     """The five types of RNN of the notes in one figure."""
     kinds = list(_TYPES)
-    # two rows: in one row of five, the book's column shrank the labels below reading size
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.2))
+    # three rows of two: in one row of five, or two of three, a phone's column shrinks the
+    # labels below reading size
+    fig, axes = plt.subplots(3, 2, figsize=(5.2, 6.6))
     for kind, ax in zip(kinds, axes.flat, strict=False):
         rnn_type(kind, ax=ax, example=examples)
     axes.flat[-1].set_axis_off()
+    readable(fig)
     fig.tight_layout()
     return fig
 
@@ -466,33 +495,41 @@ def lstm_cell(peepholes=False, ax=None, title=None):
 
 def brnn(T=4, ax=None, title=None):
     """A bidirectional RNN: a forward chain left to right, a backward chain right to left;
-    ŷ<t> = g(Wy [→a<t>, ←a<t>] + by) sees the whole sequence."""
-    dx = 2.4
-    width = 0.5 + dx * T + 0.4
+    ŷ<t> = g(Wy [→a<t>, ←a<t>] + by) sees the whole sequence.
+
+    The two chains are on two rows, in two colours, with their arrows between the boxes. The
+    lines from x<t> up to the backward row and from the forward row up to ŷ<t> cross the other
+    chain's arrow in the middle of its shaft, with a gap cut into the arrow, so no line runs
+    into an arrowhead or along a box."""
+    dx, off = 2.5, 0.5
+    width = 0.6 + dx * T + 0.6
     fig, ax = _canvas(width, 6.4, ax)
-    fwd_c, bwd_c = "#cfe2f3", "#d9ead3"
+    fwd_c, bwd_c = "#1f5f9f", "#38761d"
     fwd, bwd = [], []
     for i in range(T):
         t = i + 1
-        x0 = 0.5 + dx * i + dx / 2
-        f = _box(ax, x0 - 0.4, 2.3, rf"$\overrightarrow{{a}}^{{\,<\!{t}\!>}}$",
-                 w=0.95, h=0.75, fc=fwd_c)
-        b = _box(ax, x0 + 0.4, 3.7, rf"$\overleftarrow{{a}}^{{\,<\!{t}\!>}}$",
-                 w=0.95, h=0.75, fc=bwd_c)
-        _box(ax, x0, 0.5, _t("x", t), w=0.9, h=0.6, fc=COLORS["x"])
-        _box(ax, x0, 5.7, _t(r"\hat{y}", t), w=0.9, h=0.6, fc=COLORS["y"])
-        _path(ax, [(x0 - 0.2, 0.8), (x0 - 0.4, 1.2), (x0 - 0.4, 1.92)])
-        _path(ax, [(x0 + 0.2, 0.8), (x0 + 0.4, 1.2), (x0 + 0.4, 3.32)], halo=True)
-        _path(ax, [(x0 - 0.4, 2.68), (x0 - 0.4, 4.9), (x0 - 0.2, 5.4)], halo=True)
-        _path(ax, [(x0 + 0.4, 4.08), (x0 + 0.4, 4.9), (x0 + 0.2, 5.4)])
+        x0 = 0.6 + dx * i + dx / 2
+        f = _box(ax, x0 - off, 2.2, rf"$\overrightarrow{{a}}^{{\,<\!{t}\!>}}$",
+                 w=0.95, h=0.75, fc="#cfe2f3", ec=fwd_c)
+        b = _box(ax, x0 + off, 3.9, rf"$\overleftarrow{{a}}^{{\,<\!{t}\!>}}$",
+                 w=0.95, h=0.75, fc="#d9ead3", ec=bwd_c)
+        _box(ax, x0, 0.45, _t("x", t), w=1.0, h=0.6, fc=COLORS["x"])
+        _box(ax, x0, 5.85, _t(r"\hat{y}", t), w=1.0, h=0.6, fc=COLORS["y"])
+        # x<t> feeds both rows; both rows feed ŷ<t> (lines in the edge colour, over a halo
+        # where they cross the other row's arrow)
+        _path(ax, [(x0 - 0.2, 0.75), (x0 - off, 1.1), (x0 - off, 1.825)], lw=1.2)
+        _path(ax, [(x0 + 0.2, 0.75), (x0 + off, 1.1), (x0 + off, 3.525)], lw=1.2, halo=True)
+        _path(ax, [(x0 - off, 2.575), (x0 - off, 5.15), (x0 - 0.2, 5.55)], lw=1.2, halo=True)
+        _path(ax, [(x0 + off, 4.275), (x0 + off, 5.15), (x0 + 0.2, 5.55)], lw=1.2)
         fwd.append(f)
         bwd.append(b)
     for f1, f2 in zip(fwd[:-1], fwd[1:], strict=True):
-        _arrow(ax, _edge_right(f1), _edge_left(f2), color="#1f5f9f", zorder=1)
+        _arrow(ax, _edge_right(f1), _edge_left(f2), color=fwd_c, lw=2.2, mutation=15, zorder=1)
     for b1, b2 in zip(bwd[:-1], bwd[1:], strict=True):
-        _arrow(ax, _edge_left(b2), _edge_right(b1), color="#38761d", zorder=1)
-    ax.text(0.05, 2.3, "forward", fontsize=9, color="#1f5f9f", va="center", rotation=90)
-    ax.text(width - 0.05, 3.7, "backward", fontsize=9, color="#38761d", va="center",
+        _arrow(ax, _edge_left(b2), _edge_right(b1), color=bwd_c, lw=2.2, mutation=15, zorder=1)
+    ax.text(0.1, 2.2, "forward", fontsize=10, color=fwd_c, va="center", ha="center",
+            rotation=90)
+    ax.text(width - 0.1, 3.9, "backward", fontsize=10, color=bwd_c, va="center", ha="center",
             rotation=90)
     return _finish(fig, title, ax)
 
@@ -539,7 +576,7 @@ def one_hot_matrix(x, vocab=None, tokens=None, ax=None, title=None, max_rows=40)
     x = np.asarray(x)
     used = np.flatnonzero(x.sum(axis=1))[:max_rows]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(0.55 * x.shape[1] + 2.5, 0.32 * len(used) + 1.6))
+        fig, ax = plt.subplots(figsize=(0.4 * x.shape[1] + 1.8, 0.3 * len(used) + 1.6))
     else:
         fig = ax.figure
     ax.imshow(x[used], cmap="Blues", aspect="auto", vmin=0, vmax=1.3)
@@ -561,7 +598,7 @@ def loss_curve(losses, ax=None, label=None, smooth=0, xlabel="iteration", ylabel
                title=None, baseline=None, baseline_label=None, logy=False):
     """Plot a loss history (optionally smoothed by a moving average of ``smooth`` points)."""
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig, ax = plt.subplots(figsize=(5, 3.3))
     else:
         fig = ax.figure
     y = np.asarray(losses, dtype=float)
@@ -598,8 +635,9 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
     longest = max((len(line) for t in tokens for line in str(t).split("\n")), default=0)
     rotation = 90 if longest > 2 else 0
     if ax is None:
-        label_height = 0.1 * longest if rotation else 0.0
-        fig, axes = plt.subplots(n, 1, figsize=(max(6, 0.36 * T + 2),
+        label_height = (0.1 * max(len(str(t).replace("\n", " ")) for t in tokens)
+                        if rotation else 0.0)
+        fig, axes = plt.subplots(n, 1, figsize=(min(4.9, 0.19 * T + 1.5),
                                                 sum(0.22 * r + 0.6 for r in rows) + 0.3
                                                 + label_height),
                                  squeeze=False, layout="constrained",
@@ -612,13 +650,16 @@ def gate_heatmap(values, tokens, names=None, ax=None, title=None, max_units=None
         axi.set_ylabel(label + "\nunit", fontsize=10)
         axi.set_xticks(range(T))
         axi.set_xticklabels([str(t).replace("\n", " ") if rotation else t for t in tokens],
-                            fontsize=9, rotation=rotation)
-        axi.set_yticks([])
+                            fontsize=10, rotation=rotation)
+        axi.set_yticks(range(r))
+        axi.tick_params(axis="y", labelsize=10, length=0)
     for axi in axes[:-1]:  # the panels share their time axis: label it once, at the bottom
         axi.tick_params(labelbottom=False)
     fig.colorbar(im, ax=list(axes), shrink=0.8, pad=0.02, label="gate value")
     if title:
-        axes[0].set_title(title, fontsize=12)
+        axes[0].set_title(title, fontsize=11)
+    if ax is None:
+        readable(fig)
     return fig
 
 
@@ -628,7 +669,7 @@ def gradient_norms(norms, ax=None, title=None, xlabel=None, ylabel=None):
     ``norms`` maps a label to an array whose entry k is the norm at distance k.
     """
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3.8))
+        fig, ax = plt.subplots(figsize=(5, 3.4))
     else:
         fig = ax.figure
     for label, v in norms.items():
@@ -646,7 +687,7 @@ def bar_table(table, row_labels, col_labels, ax=None, title=None, ylabel=None, b
     """Grouped bars: ``table[i][j]`` is the value of row i (a group) for column j (a bar)."""
     table = np.asarray(table, dtype=float)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8.5, 3.6))
+        fig, ax = plt.subplots(figsize=(4.9, 3.9))
     else:
         fig = ax.figure
     n_rows, n_cols = table.shape
@@ -661,6 +702,8 @@ def bar_table(table, row_labels, col_labels, ax=None, title=None, ylabel=None, b
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
-    # beside the axes: tall bars fill any corner inside them
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    # below the axes: tall bars fill any corner inside them, and beside them the figure gets
+    # too wide for a phone
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False,
+              ncols=min(3, n_cols + (baseline_label is not None)))
     return _finish(fig, title, ax)

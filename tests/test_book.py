@@ -1,7 +1,9 @@
 """The book: it builds from clean without a warning, and reads offline in a real browser.
 
-One clean build (``jupyter-book build --all -W -n --keep-going`` into a temporary folder, so
-neither ``_build/`` nor its execution cache is reused) is shared by every test here; they all
+One clean build (``make book``'s path: ``tools/build_book.py`` runs the chapters two at a time
+into the execution cache, then ``jupyter-book build --all -W -n --keep-going``; into a
+temporary folder, so neither ``_build/`` nor its execution cache is reused) is shared by every
+test here; they all
 run on one xdist worker (group "book"). The browser tests open each built page in headless
 Chromium with every host name unresolvable, and check that:
 
@@ -28,7 +30,6 @@ import pytest
 pytestmark = pytest.mark.xdist_group("book")
 
 ROOT = Path(__file__).resolve().parent.parent
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -59,8 +60,8 @@ def build(tmp_path_factory):
     """Build the whole book from clean into a temporary folder; return (returncode, log, html)."""
     out = tmp_path_factory.mktemp("book")
     proc = subprocess.run(
-        [str(JUPYTER_BOOK), "build", "--all", "-W", "-n", "--keep-going",
-         "--path-output", str(out), str(ROOT)],
+        [sys.executable, str(ROOT / "tools" / "build_book.py"), "--workers", "2",
+         "--path-output", str(out), "--", "--all", "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
              "OMP_NUM_THREADS": "1"},
@@ -514,6 +515,24 @@ def test_svg_text_size_is_read_from_matplotlib(tmp_path):
     assert smallest == pytest.approx(7) and width == pytest.approx(288)
 
 
+def test_readable_raises_small_figure_text_to_the_phone_minimum():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnlib import diagrams
+
+    fig, ax = plt.subplots(figsize=(5, 2))
+    small = ax.text(0.5, 0.5, "small", fontsize=6)
+    big = ax.set_title("big", fontsize=14)
+    floor = diagrams.min_font_pt(fig)          # 9 px at 343 px for a 360 pt wide SVG
+    assert floor == pytest.approx(MIN_TEXT_PX * 360 / diagrams.PHONE_COLUMN_PX)
+    diagrams.readable(fig)
+    assert floor <= small.get_fontsize() < 1.1 * floor and big.get_fontsize() == 14
+    plt.close(fig)
+
+
 def _looks_like_a_path(alt):
     return not alt or re.fullmatch(r"[\w./\\-]+", alt.strip()) is not None \
         or len(alt.split()) < 4
@@ -524,7 +543,8 @@ def _looks_like_a_path(alt):
 def test_page_fits_and_figures_read(browsed, build, doc, width):
     """Nothing wider than the text column unless it scrolls (and on a desktop, no display math
     or text output needs scrolling); every image has an alt text that says something; figures
-    are SVG and their smallest text is at least MIN_TEXT_PX as shown."""
+    fit the column without sideways scrolling, are SVG, and their smallest text is at least
+    MIN_TEXT_PX as shown (on a phone, shrunk to the column)."""
     if (doc, width) not in browsed:
         pytest.fail(f"{doc}.html was not built")
     _, _, html = build
@@ -539,6 +559,9 @@ def test_page_fits_and_figures_read(browsed, build, doc, width):
             failures.append(f"image {img['src']} has no meaningful alt text ({img['alt']!r})")
         if not img["figure"] or not img["width"]:
             continue
+        if img["width"] > report["column"] + 1:
+            failures.append(f"figure {img['src']} is {img['width']:.0f} px wide, wider than "
+                            f"the {report['column']:.0f} px column: it needs sideways scrolling")
         path = (html / doc).parent / img["src"]
         if path.suffix != ".svg":
             failures.append(f"figure {img['src']} is not SVG")
