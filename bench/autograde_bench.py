@@ -166,7 +166,7 @@ def main(argv=None):
                 shutil.rmtree(par)
             shutil.rmtree(seq)
         print("speed-up: " + " ".join(f"{r:.2f}x (--jobs {j})" for j, r in ratios)
-              + " (target >= 1.8x on 2 cores)")
+              + " (target: >= 3x on 2 cores)")
 
 
 if __name__ == "__main__":
