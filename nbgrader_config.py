@@ -68,6 +68,7 @@ c.GenerateAssignment.preprocessors = [
 c.Execute.timeout = 30  # seconds per cell; JudgedExecute also bounds the notebook (300 s)
 c.Execute.interrupt_on_timeout = True
 c.Execute.raise_on_iopub_timeout = False
+c.Execute.shutdown_kernel = "immediate"  # the sandbox is thrown away: no graceful wait (0.2 s)
 c.OverwriteCells.add_missing_cells = True
 c.JudgeCells.timeout = 30
 c.Autograde.sanitize_preprocessors = [

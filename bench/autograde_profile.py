@@ -36,6 +36,7 @@ STEPS = [
     ("    kernel start (sandbox)",
      "rnnlib.autograde.execute:JudgedExecute.start_new_kernel_client"),
     ("    cells in the kernel", "rnnlib.autograde.execute:JudgedExecute.execute_cell"),
+    ("    kernel shutdown", "nbclient.client:NotebookClient._cleanup_kernel"),
     ("  judge of check cells (JudgeCells)", "rnnlib.grading.judge_cells:JudgeCells.preprocess"),
     ("    its worker's start", "rnnlib.grading.judge:_NotebookJudge._start"),
     ("    the student's cells again", "rnnlib.grading.judge:_NotebookJudge._exec"),

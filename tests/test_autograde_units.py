@@ -252,6 +252,7 @@ def test_harden_fills_in_stock_nbgrader():
                      "SaveJudgedGrades", "AssignLatePenalties", "CheckCellMetadata",
                      "RecordVerdicts", "SanitizeSubmission"]
     assert c.Execute.timeout == 30 and not c.Execute.raise_on_iopub_timeout
+    assert c.Execute.shutdown_kernel == "immediate"
 
 
 @needs_bwrap

@@ -42,6 +42,8 @@ DEFAULTS = {
     ("Execute", "timeout"): 30,
     ("Execute", "raise_on_iopub_timeout"): False,
     ("Execute", "interrupt_on_timeout"): True,
+    # a grading kernel's sandbox is thrown away after its notebook: no graceful wait
+    ("Execute", "shutdown_kernel"): "immediate",
     ("OverwriteCells", "add_missing_cells"): True,
 }
 
