@@ -18,7 +18,7 @@ import textwrap
 
 import nbformat
 
-from rnnlib.autograde.classgrade import venv_on_path  # noqa: F401 - the tests' use
+from rnnlib.autograde.classgrade import venv_on_path
 
 ASSIGNMENT = "tiny"
 NOTEBOOK = "tiny"

@@ -227,9 +227,15 @@ def _uid_leased(uid):
 
 
 def _empty_groups():
+    def empty(group):
+        try:
+            return not (group / "cgroup.procs").read_text().strip()
+        except FileNotFoundError:  # removed since the listing: gone, not left over
+            return False
+
     return {p for c in ("memory", "pids", "cpu")
             for p in (pathlib.Path("/sys/fs/cgroup") / c / confine.GROUP).glob("*")
-            if p.is_dir() and not (p / "cgroup.procs").read_text().strip()}
+            if p.is_dir() and empty(p)}
 
 
 def _sandbox_processes():

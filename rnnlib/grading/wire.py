@@ -60,7 +60,8 @@ class FnRef:
         self.name, self.over = name, over
 
 
-def _describe(value):
+def _opaque_description(value):
+    # (not ``_describe``: the kernel agent, exec'd after this source in one namespace, has one)
     try:
         text = repr(value)[:80]
     except Exception:  # noqa: BLE001 - a student's __repr__ may raise anything
@@ -124,7 +125,7 @@ def _enc_strict(value, depth, lenient):
             raise TransferError(f"a numpy scalar of dtype {value.dtype}" if lenient else
                                 f"numpy scalar of dtype {value.dtype} cannot be transferred")
         return ["S", value.dtype.str, base64.b64encode(value.tobytes()).decode("ascii")]
-    raise TransferError(_describe(value) if lenient else
+    raise TransferError(_opaque_description(value) if lenient else
                         f"an object of type {type(value).__name__} cannot be transferred")
 
 
