@@ -70,7 +70,6 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.raise_on_iopub_timeout = False
 c.Execute.shutdown_kernel = "immediate"  # the sandbox is thrown away: no graceful wait (0.2 s)
 c.OverwriteCells.add_missing_cells = True
-c.JudgeCells.timeout = 30
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     SafeOverwriteCells,  # OverwriteCells with the gradebook's cell roles; copies of instructor
@@ -80,20 +79,21 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     FlagSuspiciousCode,  # flags code that patches numpy or the tests, files that shadow modules
     JudgedExecute,       # Execute in a sandboxed kernel (bubblewrap, own uid and cgroup, limits);
-                         # test cells are never sent to it; hung or dead kernels restarted
+                         # test cells are never sent to it: they are judged in this process,
+                         # calling the student's functions in the kernel (the student's code
+                         # runs once); hung or dead kernels restarted
     IgnorePattern, ClearMetadataPreprocessor,
     LimitOutputBytes,    # output capped in bytes per cell, then nbgrader's cap in lines
     LimitOutput,
-    "rnnlib.grading.JudgeCells",  # grading.check_* cells judged outside the kernel (a worker
-                                  # in the sandbox runs the student's code, rnnlib's checks judge)
     SaveJudgedGrades,    # SaveAutoGrades, scoring the test cells from the judges' verdicts
     AssignLatePenalties, CheckCellMetadata,
     RecordVerdicts,      # the flags and verdicts the class report shows
     SanitizeSubmission,  # last: what formgrader and the feedback show is rebuilt from an
                          # allow-list (no script, no HTML from a submission)
 ]
-# JudgedExecute leaves the grading.check_* cells to JudgeCells (their placeholders fail until it
-# writes its verdict): rnnlib.grading.parse_checks says which cells those are.
+# The grading.check_* test cells (rnnlib.grading.parse_checks says which) are judged by the
+# course's checks (rnnlib.grading.kernel_judge); the instructor's own test cells by the proxy
+# judge (rnnlib.autograde.judge). Both call the student's functions in the one kernel.
 c.JudgedExecute.delegate = "rnnlib.grading:parse_checks"
 
 # Feedback shows the students their failures, not the hidden tests' source.

@@ -47,10 +47,6 @@ DEFAULTS = {
     ("OverwriteCells", "add_missing_cells"): True,
 }
 
-#: Out-of-kernel judges that may already be configured: their test cells are left to them.
-DELEGATES = {"JudgeCells": "rnnlib.grading:parse_checks"}
-
-
 def _name(entry):
     """Class name of a preprocessor given as a class or as an import string."""
     return getattr(entry, "__name__", str(entry).rsplit(".", 1)[-1])
@@ -92,9 +88,8 @@ def harden(c):
     """Configure nbgrader (the ``c`` of ``nbgrader_config.py``) for hostile submissions.
 
     Call it last: it rewrites the preprocessor lists the configuration set (or nbgrader's
-    defaults), swapping in the hardened steps and keeping everything else in place, including
-    an out-of-kernel judge such as ``rnnlib.grading.JudgeCells`` (whose test cells are then run
-    in the kernel for it, as it expects).
+    defaults), swapping in the hardened steps and keeping everything else in place. (The
+    course's checks are switched on by ``c.JudgedExecute.delegate``, which this leaves as set.)
     """
     sanitize = (c.Autograde.sanitize_preprocessors if _is_set(c, "Autograde",
                 "sanitize_preprocessors") else STOCK_SANITIZE)
@@ -102,9 +97,6 @@ def harden(c):
                  "autograde_preprocessors") else STOCK_AUTOGRADE)
     c.Autograde.sanitize_preprocessors = hardened_sanitize(list(sanitize))
     c.Autograde.autograde_preprocessors = hardened_autograde(list(autograde))
-    delegates = [DELEGATES[_name(p)] for p in autograde if _name(p) in DELEGATES]
-    if delegates and not _is_set(c, "JudgedExecute", "delegate"):
-        c.JudgedExecute.delegate = delegates[0]
     c.JudgedExecute.kernel_manager_class = SandboxedKernelManager
     feedback = (list(c.GenerateFeedback.preprocessors) if _is_set(c, "GenerateFeedback",
                 "preprocessors") else [GetGrades, CSSHTMLHeaderPreprocessor])

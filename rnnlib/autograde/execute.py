@@ -33,12 +33,15 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
 from ..grading import wire
+from ..grading.judge import verdict_outputs
+from ..grading.kernel_judge import SERVE_CODE, KernelChannel, KernelJudge, boot_code
+from ..grading.worker import UTILITY_MODULES
 from . import agent
 from .gradebook import notebook_sources
 from .judge import Judge, StudentCrash, StudentError, StudentTimeout
-from .modules import DEFAULT_ALLOWED, all_modules, modules_for_cells, view_plan
+from .modules import DEFAULT_ALLOWED, modules_for_cells, view_plan
 from .record import add_flag, record_for
-from .sandbox import SandboxedKernelManager, Scratch, build_rnnlib_view
+from .sandbox import SandboxedKernelManager, Scratch, build_host_view, build_rnnlib_view
 
 _B64 = re.compile(r"^'([A-Za-z0-9+/=]*)'$")
 
@@ -77,10 +80,10 @@ class JudgedExecute(Execute):
              "them (helpers, never the references being graded)."
     ).tag(config=True)
     delegate = Unicode(
-        "", help="'module:function' deciding, from a test cell's source, that another "
-                 "out-of-kernel judge (rnnlib.grading.JudgeCells) grades it: such cells are not "
-                 "run in the kernel (they fail until that judge writes its verdict), and the "
-                 "kernel gets all of rnnlib for the notebook's own demonstrations."
+        "", help="'module:function' deciding, from a test cell's source, that the course's "
+                 "checks judge it (rnnlib.grading.kernel_judge: the student's functions are "
+                 "called in this kernel, which then holds the judge's host and no rnnlib "
+                 "reference). Empty: every test cell goes to the proxy judge."
     ).tag(config=True)
     notebook_timeout = Integer(
         300, help="Seconds one notebook may run in all (its cells and its judged tests); the "
@@ -108,21 +111,27 @@ class JudgedExecute(Execute):
         self._cwd = (resources.get("metadata") or {}).get("path")
         self.raise_on_iopub_timeout = False
         self._delegated = self._delegated_cells()
+        self._checker, self._channel = None, None
         # the instructor's locked set-up cells, from the gradebook (whatever the notebook says)
         locked = [src for key, src in self._tests.items() if isinstance(key, tuple)]
         if self._delegated:
-            # the delegated tests run in the kernel: it needs rnnlib whole (the other judge
-            # watches for the reference being reached)
-            copied, stubbed = set(all_modules()), set()
+            # the course's checks judge these cells, calling the student's functions here:
+            # the kernel gets the judge's host (utilities, stubs, guards), no reference
+            self._host_dir = build_host_view(self._scratch.lib)
+            self._checker = KernelJudge(nb.cells, self._judge_restart, timeout=self.timeout or 30,
+                                        log=self.log, notebook_timeout=self.notebook_timeout)
+            copied = set(UTILITY_MODULES)
         else:
             copied, stubbed = view_plan(modules_for_cells(locked),
                                         self.allowed_rnnlib_modules)
-        build_rnnlib_view(self._scratch.lib, copied, stubbed)
+            build_rnnlib_view(self._scratch.lib, copied, stubbed)
         self._record["rnnlib_view"] = sorted(copied)
         self._record["delegated"] = sorted(self._delegated)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
+            if self._channel is not None:
+                self._channel.close()
             self._scratch.cleanup()
         self._record["cell_ids"] = {
             str(i): c.metadata["nbgrader"]["grade_id"] for i, c in enumerate(nb.cells)
@@ -158,6 +167,7 @@ class JudgedExecute(Execute):
         km = super().create_kernel_manager()
         if isinstance(km, SandboxedKernelManager):
             km.scratch = self._scratch
+            km.judge_pipes = self._checker is not None
         return km
 
     async def async_start_new_kernel_client(self):
@@ -170,6 +180,8 @@ class JudgedExecute(Execute):
             self._record["sandbox"] = False
         else:
             self._record.setdefault("sandbox", True)
+        if self._checker is not None:
+            await self._boot_host()
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -186,11 +198,9 @@ class JudgedExecute(Execute):
             await self._judge_cell(cell, cell_index, grade_id)
             return cell
         if is_test_cell(cell) and grade_id in self._delegated:
-            # The other judge grades it outside the kernel, which never sees a test's source
-            # (a student cell could read the kernel's history). Until then it fails: a judge
-            # that does not run cannot leave a passing test behind.
-            cell.outputs = [self._error("NotJudged", "this test is graded outside the "
-                                        "notebook's kernel, and that grading did not run")]
+            # The course's checks judge it here; the kernel never sees a test's source (a
+            # student cell could read the kernel's history), only calls of its functions.
+            await self._judge_checks(cell, cell_index, grade_id)
             return cell
         if not cell.source.strip():
             return cell
@@ -208,6 +218,9 @@ class JudgedExecute(Execute):
             cell["execution_count"] = execution_count
         if status in ("ok", "error"):
             self._replayable.append(cell.source)
+            count = (self._last_reply or {}).get("content", {}).get("execution_count")
+            if self._checker is not None and count:
+                self._checker.cell_of_count[count] = cell_index
         if any(o.get("ename") == "MemoryError" for o in cell.outputs
                if o.get("output_type") == "error"):
             add_flag(self._record, "crash", f"cell {cell_index} ran out of memory "
@@ -319,9 +332,11 @@ class JudgedExecute(Execute):
         except Exception:
             return None
 
-    async def _restart(self, reason):
-        """Restart a dead or hung kernel and replay the student's earlier cells."""
-        self._restarts += 1
+    async def _restart(self, reason, counted=True):
+        """Restart a dead or hung kernel and replay the student's earlier cells (``counted``:
+        against :attr:`max_restarts`; a function that hung while the course's checks called
+        it is not, as the worker it replaces was restarted without limit)."""
+        self._restarts += bool(counted)
         if self._restarts > self.max_restarts:
             self._dead = True
             add_flag(self._record, "crash", f"gave up after {self.max_restarts} kernel "
@@ -477,3 +492,60 @@ class JudgedExecute(Execute):
             return base64.b64decode(match.group(1), validate=True).decode("utf-8")
         except ValueError as exc:
             raise wire.TransferError(f"undecodable answer: {exc}") from None
+
+    # -- test cells judged by the course's checks --------------------------------------------
+    async def _boot_host(self):
+        """Make the new kernel the judge's host (its pipes came with it) before any cell."""
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = None
+        self._checker.attach(None)
+        fds, self.km.judge_fds = getattr(self.km, "judge_fds", None), None
+        if not fds:
+            return
+        loop = asyncio.get_running_loop()
+
+        def begin():
+            asyncio.run_coroutine_threadsafe(self._begin_serve(), loop).result()
+
+        channel = KernelChannel(fds[0], fds[1], self._checker._serve, begin)
+        setup = self._checker.setup_message(rnnlib_dir=self._host_dir)
+        scratch_cell = NotebookNode(cell_type="code", source="", outputs=[], metadata={},
+                                    execution_count=None)
+        status = await self._run_code(boot_code(self._host_dir, setup), scratch_cell, -1,
+                                      store_history=False, timeout=60, replay=True)
+        if status != "ok":
+            self.log.error("The grading kernel's judge host did not start: %s",
+                           [o.get("evalue") for o in scratch_cell.outputs])
+            channel.close()
+            return
+        self._channel = channel
+        self._checker.attach(channel)
+
+    async def _begin_serve(self):
+        await ensure_async(self.kc.execute(SERVE_CODE, store_history=False, stop_on_error=False,
+                                           allow_stdin=False))
+
+    async def _judge_restart_async(self):
+        await self._restart("a function graded by the course's checks hung or crashed",
+                            counted=False)
+        return None if self._dead else self._channel
+
+    def _judge_restart(self):
+        """From the judge's thread: restart the kernel, replay, return the new channel."""
+        future = asyncio.run_coroutine_threadsafe(self._judge_restart_async(), self._loop)
+        return future.result()
+
+    async def _judge_checks(self, cell, cell_index, grade_id):
+        if self._out_of_time(cell_index):
+            cell.outputs = [self._error("NotRun", f"not graded: the notebook used its "
+                                        f"{self.notebook_timeout} s")]
+            return
+        self._loop = asyncio.get_running_loop()
+        self._checker.deadline = self._deadline
+        results = await self._loop.run_in_executor(None, self._checker.judge_cell,
+                                                   self._tests[grade_id])
+        cell.outputs = verdict_outputs(results, self.log)
+        self.code_cells_executed += 1
+        cell["execution_count"] = self.code_cells_executed
+        self.nb["cells"][cell_index] = cell

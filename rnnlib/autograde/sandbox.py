@@ -221,6 +221,21 @@ def build_rnnlib_view(lib_dir, copied, stubbed=()):
     (pathlib.Path(lib_dir) / "sitecustomize.py").write_text(SITECUSTOMIZE)
 
 
+def build_host_view(lib_dir):
+    """Write the files of the judge's host (:func:`rnnlib.grading.worker.kernel_host`) into
+    ``lib_dir``: the worker's own file, the wire format and the utility modules it loads, no
+    ``rnnlib`` package (the host's stubs answer ``import rnnlib...``), so no reference and no
+    check is in the kernel. Returns the folder of those files."""
+    from ..grading.worker_handle import _worker_files
+
+    host = pathlib.Path(lib_dir) / "_rnnlib_grading"
+    host.mkdir(parents=True, exist_ok=True)
+    for path in _worker_files():
+        shutil.copyfile(path, host / os.path.basename(path))
+    (pathlib.Path(lib_dir) / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    return str(host)
+
+
 #: Run at the kernel's start-up (the view is on PYTHONPATH): drop the editable-install finder
 #: that maps ``rnnlib.*`` to the repository, so only the view answers ``import rnnlib...``
 #: (inside bubblewrap the repository is not there anyway; this covers the unsandboxed case).
@@ -362,6 +377,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     scratch = None
     #: True once a kernel of this manager runs without a sandbox.
     unsandboxed = False
+    #: Set by the executor: give every kernel two pipes to the judge
+    #: (:mod:`rnnlib.grading.kernel_judge`); the judge's ends are then in :attr:`judge_fds`
+    #: (request fd, reply fd) after each start, for the executor to take.
+    judge_pipes = False
+    judge_fds = None
 
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", "ipc")
@@ -369,6 +389,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self._own_scratch = False
         self.confinement = None
+        self._kernel_fds = ()
 
     # -- launch -----------------------------------------------------------------------------
     async def _async_pre_start_kernel(self, **kw):
@@ -387,6 +408,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = str(self.scratch.ipc / "k")
         self.connection_file = str(self.scratch.ipc / "kernel.json")
         kw["cwd"] = str(self.scratch.work)
+        self._make_judge_pipes(kw)
         env = dict(kw.get("env") or os.environ)
         env.update(self._kernel_env())
         kw["env"] = env
@@ -394,6 +416,37 @@ class SandboxedKernelManager(AsyncKernelManager):
             # interrupt over the control channel: signals do not cross the sandbox cleanly
             self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
+
+    def _make_judge_pipes(self, kw):
+        self.close_judge_fds()
+        if not self.judge_pipes:
+            kw.pop("pass_fds", None)
+            return
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        self._kernel_fds = (request_r, reply_w)
+        self.judge_fds = (request_w, reply_r)
+        kw["pass_fds"] = self._kernel_fds
+
+    def close_judge_fds(self):
+        """Close the pipes' ends that nobody took (the kernel's, once it has them)."""
+        for fd in self._kernel_fds + (self.judge_fds or ()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._kernel_fds, self.judge_fds = (), None
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:  # the kernel has its ends now (or failed to start): ours go
+            for fd in self._kernel_fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._kernel_fds = ()
 
     def _dropping(self):
         return os.geteuid() == 0 and self.sandbox and bwrap_path() is not None
@@ -428,6 +481,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "PYTHONNOUSERSITE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "JPY_PARENT_PID": "1",
+            **({"RNNLIB_GRADING_FDS": ",".join(map(str, self._kernel_fds))}
+               if self._kernel_fds else {}),
         }
 
     def _limits(self, dropping):
@@ -462,6 +517,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     # -- cleanup ----------------------------------------------------------------------------
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            self.close_judge_fds()
         if self.confinement is not None:
             self.confinement.release()  # every process the kernel started, gone
             self.confinement = None

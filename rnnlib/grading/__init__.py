@@ -86,16 +86,16 @@ from .registry import SPECS
 from .spec import ATOL, RTOL
 from .worker import _WATCHED_MODULES, _snapshot, _watched_names
 
-__all__ = ["ATOL", "GradingFailure", "HEADLINE_WIDTH", "IntegrityViolation", "JudgeCells",
-           "RTOL", "ReleaseTags", "SPECS", "headline_first", "judge_notebook", "parse_checks"]
+__all__ = ["ATOL", "GradingFailure", "HEADLINE_WIDTH", "IntegrityViolation", "RTOL",
+           "ReleaseTags", "SPECS", "headline_first", "judge_notebook", "parse_checks"]
 
 for _name in SPECS:
     globals()[f"check_{_name}"] = _in_kernel._make_check(_name)
     __all__.append(f"check_{_name}")
 del _name
 
-#: The nbgrader steps, imported when nbgrader asks for them (a student's kernel has no nbgrader).
-_STEPS = {"JudgeCells": ".judge_cells", "ReleaseTags": ".release_tags"}
+#: The nbgrader step, imported when nbgrader asks for it (a student's kernel has no nbgrader).
+_STEPS = {"ReleaseTags": ".release_tags"}
 
 
 def __getattr__(name):

@@ -182,10 +182,15 @@ class _NotebookJudge:
 
     # -- the worker --------------------------------------------------------------------------
 
+    def setup_message(self, rnnlib_dir=_RNNLIB_DIR):
+        """What the host of the student's code needs: where the utilities are, which rnnlib
+        functions the setup cells give (served as callbacks) and the checks' names."""
+        return {"op": "setup", "rnnlib_dir": rnnlib_dir, "given": self.given,
+                "exported": self.exported, "checks": sorted(SPECS)}
+
     def _start(self):
-        setup = {"op": "setup", "rnnlib_dir": _RNNLIB_DIR, "given": self.given,
-                 "exported": self.exported, "checks": sorted(SPECS)}
-        self.worker = _Worker(setup, self.timeout, self._serve, self.wrap_command)
+        self.worker = _Worker(self.setup_message(), self.timeout, self._serve,
+                              self.wrap_command)
 
     def _restart(self):
         if self.worker is not None:
@@ -385,35 +390,27 @@ def judge_notebook(nb, timeout=30.0, log=None, wrap_command=None, notebook_timeo
                           wrap_command=wrap_command, notebook_timeout=notebook_timeout).run()
 
 
-def _apply_verdicts(nb, verdicts, log=None):
-    """Write the judge's verdicts as the test cells' outputs (which nbgrader then scores): the
-    checks' sentences on a pass, an error naming every failure otherwise. The test cells did
-    not run in the student's kernel (it never sees a test's source), so whatever outputs they
-    carry are replaced."""
+def verdict_outputs(results, log=None):
+    """The outputs of a test cell judged with ``results`` (which nbgrader then scores): the
+    checks' sentences on a pass, an error naming every failure otherwise."""
     import nbformat
 
-    changed = []
-    for index, results in verdicts.items():
-        cell = nb.cells[index]
-        failures = [r for r in results if not r["passed"]]
-        if not failures:
-            text = "\n".join(r["message"] for r in results if r.get("message"))
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                                   text=(text or "passed") + "\n")]
-            continue
-        violations = [r for r in failures if r["violation"]]
-        decisive = violations or failures
-        text = "\n".join(r["message"] for r in decisive)
-        name = "IntegrityViolation" if violations else "GradingFailure"
-        cell.outputs = [
-            nbformat.v4.new_output("stream", name="stdout",
-                                   text="Graded outside the notebook's kernel:\n"),
-            nbformat.v4.new_output("error", ename=name, evalue=text,
-                                   traceback=[f"\x1b[0;31m{name}\x1b[0m: {line}"
-                                              for line in text.splitlines()]),
-        ]
-        changed.append(index)
-        if log is not None:
-            for r in decisive:
-                log.warning("judge: %s %s: %s", r["function"], r["part"], r["message"])
-    return changed
+    failures = [r for r in results if not r["passed"]]
+    if not failures:
+        text = "\n".join(r["message"] for r in results if r.get("message"))
+        return [nbformat.v4.new_output("stream", name="stdout", text=(text or "passed") + "\n")]
+    violations = [r for r in failures if r["violation"]]
+    decisive = violations or failures
+    text = "\n".join(r["message"] for r in decisive)
+    name = "IntegrityViolation" if violations else "GradingFailure"
+    if log is not None:
+        for r in decisive:
+            log.warning("judge: %s %s: %s", r["function"], r["part"], r["message"])
+    return [
+        nbformat.v4.new_output("stream", name="stdout",
+                               text="Graded outside the notebook's code (its "
+                                    "functions were called by the judge):\n"),
+        nbformat.v4.new_output("error", ename=name, evalue=text,
+                               traceback=[f"\x1b[0;31m{name}\x1b[0m: {line}"
+                                          for line in text.splitlines()]),
+    ]

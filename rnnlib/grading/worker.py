@@ -349,23 +349,33 @@ def _quiet():
         yield
 
 
-def _worker_main(reply_fd):
-    # The protocol runs on a private copy of stdin and on reply_fd; the student's code sees
-    # an empty stdin and writes into nothing.
-    request_fd = os.dup(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    events = []
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+class _Host:
+    """What runs the student's code for the judge: it executes cells, calls the student's
+    functions on the judge's arguments and reports patches and attempts to reach a reference.
 
-    def send(obj):
-        _write_message(reply_fd, obj)
+    It lives in the grading worker (:func:`_worker_main`, for
+    :func:`~rnnlib.grading.judge_notebook`) or in the notebook's own grading kernel
+    (:func:`kernel_host`, at ``nbgrader autograde``); ``namespace`` is the student's global
+    namespace there. It reads requests from ``request_fd`` and writes replies and callbacks to
+    ``reply_fd``."""
 
-    def rpc(qualname, args, kwargs):
-        send({"op": "callback", "name": qualname, "args": _encode(args),
-              "kwargs": _encode(kwargs)})
-        answer = _read_message(request_fd)
+    def __init__(self, request_fd, reply_fd, setup, namespace):
+        self.request_fd, self.reply_fd, self.namespace = request_fd, reply_fd, namespace
+        self.events = []
+        _Stubs(setup["rnnlib_dir"], {k: tuple(v) for k, v in setup["given"].items()},
+               set(setup["exported"]), self.events, self.rpc, setup.get("checks", ())).install()
+        for name in _WATCHED_MODULES:
+            importlib.import_module(name)
+        self.snap = _snapshot(_watched_names())
+
+    def send(self, obj):
+        _write_message(self.reply_fd, obj)
+
+    def rpc(self, qualname, args, kwargs):
+        """Call rnnlib's ``qualname``: the judge computes it (a callback) and answers."""
+        self.send({"op": "callback", "name": qualname, "args": _encode(args),
+                   "kwargs": _encode(kwargs)})
+        answer = _read_message(self.request_fd)
         if "error" in answer:
             etype, message = answer["error"]
             raise {"ValueError": ValueError, "TypeError": TypeError}.get(etype, RuntimeError)(
@@ -376,24 +386,17 @@ def _worker_main(reply_fd):
         _write_back(kwargs, _decode(answer["kwargs"]))
         return _decode(answer["result"])
 
-    setup = _read_message(request_fd)
-    _Stubs(setup["rnnlib_dir"], {k: tuple(v) for k, v in setup["given"].items()},
-           set(setup["exported"]), events, rpc, setup.get("checks", ())).install()
-    for name in _WATCHED_MODULES:
-        importlib.import_module(name)
-    snap = _snapshot(_watched_names())
-    send({"ok": True})
-
-    def take_events():
-        found = [{"kind": "patch", "what": change} for change in _snapshot_diff(snap)]
+    def take_events(self):
+        """The patches since the last call, then the reference attempts; both cleared."""
+        found = [{"kind": "patch", "what": change} for change in _snapshot_diff(self.snap)]
         if found:  # report a patch once, then watch for the next one
-            snap.update(_snapshot(_watched_names()))
-        found += events
-        events.clear()
+            self.snap.update(_snapshot(_watched_names()))
+        found += self.events
+        self.events.clear()
         return found
 
-    while True:
-        request = _read_message(request_fd)
+    def handle(self, request):
+        """The reply to one ``exec`` or ``call`` request (None for any other: stop)."""
         op = request.get("op")
         if op == "exec":
             filename = f"<cell {request['cell']}>"
@@ -402,30 +405,81 @@ def _worker_main(reply_fd):
             error = None
             try:
                 with _quiet():
-                    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+                    exec(compile(source, filename, "exec"), self.namespace)  # noqa: S102
             except BaseException as exc:  # noqa: BLE001 - the cell failed; the notebook goes on
                 error = _describe_exception(exc)
-            send({"error": error, "events": take_events()})
-        elif op == "call":
-            func = namespace.get(request["fn"])
-            if not callable(func):
-                send({"status": "missing", "events": take_events()})
-                continue
-            args = _bind_test_functions(_decode(request["args"]))
-            kwargs = _decode(request["kwargs"])
-            stubs = {name: _rpc_stub(rpc, "__subst__." + name) for name in request.get("subst", [])}
-            try:
-                with substituted(namespace, stubs), _quiet():
-                    result = func(*args, **kwargs)
-                reply = {"status": "ok", "result": _encode(result), "args": _encode(args)}
-            except BaseException as exc:  # noqa: BLE001
-                etype, message, where = _describe_exception(exc)
-                reply = {"status": "raised", "etype": etype, "message": message, "where": where}
-            reply["events"] = take_events()
-            send(reply)
-        else:
-            return
+            return {"error": error, "events": self.take_events()}
+        if op != "call":
+            return None
+        func = self.namespace.get(request["fn"])
+        if not callable(func):
+            return {"status": "missing", "events": self.take_events()}
+        args = _bind_test_functions(_decode(request["args"]))
+        kwargs = _decode(request["kwargs"])
+        stubs = {name: _rpc_stub(self.rpc, "__subst__." + name)
+                 for name in request.get("subst", [])}
+        try:
+            with substituted(self.namespace, stubs), _quiet():
+                result = func(*args, **kwargs)
+            reply = {"status": "ok", "result": _encode(result), "args": _encode(args)}
+        except BaseException as exc:  # noqa: BLE001
+            etype, message, where = _describe_exception(exc)
+            reply = {"status": "raised", "etype": etype, "message": message, "where": where}
+        reply["events"] = self.take_events()
+        return reply
 
+
+def _worker_main(reply_fd):
+    # The protocol runs on a private copy of stdin and on reply_fd; the student's code sees
+    # an empty stdin and writes into nothing.
+    request_fd = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    host = _Host(request_fd, reply_fd, _read_message(request_fd), namespace)
+    host.send({"ok": True})
+    while True:
+        reply = host.handle(_read_message(request_fd))
+        if reply is None:
+            return
+        host.send(reply)
+
+
+#: Environment variable naming the grading kernel's ends of its pipes to the judge
+#: ("request fd,reply fd"), set by the sandboxed kernel manager.
+KERNEL_FDS = "RNNLIB_GRADING_FDS"
+
+
+def kernel_host(setup):
+    """Make this grading kernel the judge's host (run once by ``JudgedExecute`` when the kernel
+    has started, before any cell): rnnlib becomes the stubs, the student's cells are watched
+    for patches as they run (an IPython ``post_run_cell`` hook), and :func:`serve` answers
+    the judge while a test cell is graded."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    request_fd, reply_fd = (int(fd) for fd in os.environ.pop(KERNEL_FDS).split(","))
+    host = _Host(request_fd, reply_fd, setup, shell.user_ns)
+    pending = []  # [execution count, events] of the cells run since the judge last asked
+
+    def after_cell(result):
+        events = host.take_events()
+        if events and result.execution_count:  # not the grader's own requests or replays
+            pending.append([result.execution_count, events])
+
+    def serve():
+        """Answer the judge's requests until it says it is done (one test cell)."""
+        host.send({"op": "ready", "events": list(pending)})
+        pending.clear()
+        while True:
+            reply = host.handle(_read_message(request_fd))
+            if reply is None:
+                return
+            host.send(reply)
+
+    shell.events.register("post_run_cell", after_cell)
+    globals()["serve"] = serve
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
