@@ -5,9 +5,8 @@ assignment, timed in-process, split into the steps an instructor and a maintaine
     python bench/autograde_profile.py --submissions 10 --kind partial
 
 Prints, per notebook (the mean over the submissions): the whole autograde run of a notebook,
-then the kernel's start (sandbox included), the cells in the kernel, the judge of the
-``grading.check_*`` cells (its worker's start and the student's cells again included), the
-gradebook writes, the sanitiser, and the command's own start (imports, the course's
+then the kernel's start (sandbox and the judge's host included), the cells in the kernel (the
+``grading.check_*`` cells judged among them), the gradebook writes, the sanitiser, and the command's own start (imports, the course's
 configuration). Wall-clock seconds, on whatever else the machine is doing: read the shares,
 not the absolute numbers. Not a test.
 """
@@ -35,12 +34,11 @@ STEPS = [
      "rnnlib.autograde.execute:JudgedExecute.preprocess"),
     ("    kernel start (sandbox)",
      "rnnlib.autograde.execute:JudgedExecute.start_new_kernel_client"),
-    ("    cells in the kernel", "rnnlib.autograde.execute:JudgedExecute.execute_cell"),
+    ("      the judge's host in it", "rnnlib.autograde.execute:JudgedExecute._boot_host"),
+    ("    cells, test cells included", "rnnlib.autograde.execute:JudgedExecute.execute_cell"),
+    ("      check cells (judged, calling the kernel)",
+     "rnnlib.autograde.execute:JudgedExecute._judge_checks"),
     ("    kernel shutdown", "nbclient.client:NotebookClient._cleanup_kernel"),
-    ("  judge of check cells (JudgeCells)", "rnnlib.grading.judge_cells:JudgeCells.preprocess"),
-    ("    its worker's start", "rnnlib.grading.judge:_NotebookJudge._start"),
-    ("    the student's cells again", "rnnlib.grading.judge:_NotebookJudge._exec"),
-    ("    the checks", "rnnlib.grading.judge:_NotebookJudge._check"),
     ("  gradebook writes (SaveJudgedGrades)",
      "rnnlib.autograde.grades:SaveJudgedGrades.preprocess"),
     ("  SanitizeSubmission", "rnnlib.autograde.sanitize:SanitizeSubmission.preprocess"),

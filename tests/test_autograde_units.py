@@ -208,10 +208,8 @@ def test_harden_keeps_the_course_configuration_and_its_judge():
     assert "SafeOverwriteCells" in sanitize and "OverwriteCells" not in sanitize
     feedback = [config._name(p) for p in hardened.GenerateFeedback.preprocessors]
     assert "ClearHiddenTests" in feedback
-    if "JudgeCells" in str(c.Autograde.get("autograde_preprocessors", "")):
+    if path.exists():  # the course's checks judge the grading.check_* cells in JudgedExecute
         assert hardened.JudgedExecute.delegate == "rnnlib.grading:parse_checks"
-        assert names.index("JudgedExecute") < names.index("JudgeCells") \
-            < names.index("SaveJudgedGrades")
     assert hardened.Execute.timeout > 0 and hardened.OverwriteCells.add_missing_cells
 
 
@@ -237,7 +235,7 @@ def test_the_course_configuration_states_the_pipeline_that_runs(monkeypatch):
     assert stated == ran
     assert stated["autograde"] == [
         "FlagSuspiciousCode", "JudgedExecute", "IgnorePattern", "ClearMetadataPreprocessor",
-        "LimitOutputBytes", "LimitOutput", "JudgeCells", "SaveJudgedGrades",
+        "LimitOutputBytes", "LimitOutput", "SaveJudgedGrades",
         "AssignLatePenalties", "CheckCellMetadata", "RecordVerdicts", "SanitizeSubmission"]
     assert stated["sanitize"][:2] == ["ClearOutput", "SafeOverwriteCells"]
 
@@ -280,10 +278,8 @@ def test_the_course_judges_worker_runs_in_the_sandbox(tmp_path):
         nbformat.v4.new_code_cell(vandal + solution, metadata=meta),
         nbformat.v4.new_code_cell('grading.check_one_hot(one_hot, "values")', metadata=test),
     ])
-    # the setting's default, as nbgrader's JudgeCells step uses it
-    wrap = grading.JudgeCells.wrap_command.default_value
-    assert wrap == "rnnlib.autograde.sandbox:wrap_command"
-    verdicts = grading.judge_notebook(nb, timeout=60, wrap_command=wrap)
+    verdicts = grading.judge_notebook(nb, timeout=60,
+                                      wrap_command="rnnlib.autograde.sandbox:wrap_command")
     assert [r["passed"] for r in verdicts[2]] == [True], verdicts
     assert victim.read_text() == "{}" and not stolen.exists()
 

@@ -5,8 +5,8 @@ kernel, after the student's code, so that code can change how the tests run. Her
 code runs in a sandboxed kernel (:mod:`.sandbox`: bubblewrap, no network, no course files,
 memory/file/time limits) and the test cells run in the grader, reaching the student's functions
 only by passing plain data across (:mod:`.judge`, :mod:`rnnlib.grading.wire`, :mod:`.agent`).
-Test cells that the course's own out-of-kernel judge handles (``rnnlib.grading``'s
-``JudgeCells``) are left to it.
+The course's ``grading.check_*`` test cells are judged the same way by rnnlib.grading's judge
+(:mod:`rnnlib.grading.kernel_judge`), calling the student's functions in the same kernel.
 
 Modules:
 

@@ -34,7 +34,7 @@ from traitlets import Bool, Integer, List, Unicode
 
 from ..grading import wire
 from ..grading.judge import verdict_outputs
-from ..grading.kernel_judge import SERVE_CODE, KernelChannel, KernelJudge, boot_code
+from ..grading.kernel_judge import KernelChannel, KernelJudge, boot_code
 from ..grading.worker import UTILITY_MODULES
 from . import agent
 from .gradebook import notebook_sources
@@ -505,8 +505,8 @@ class JudgedExecute(Execute):
             return
         loop = asyncio.get_running_loop()
 
-        def begin():
-            asyncio.run_coroutine_threadsafe(self._begin_serve(), loop).result()
+        def begin(code):
+            asyncio.run_coroutine_threadsafe(self._begin_serve(code), loop).result()
 
         channel = KernelChannel(fds[0], fds[1], self._checker._serve, begin)
         setup = self._checker.setup_message(rnnlib_dir=self._host_dir)
@@ -522,8 +522,8 @@ class JudgedExecute(Execute):
         self._channel = channel
         self._checker.attach(channel)
 
-    async def _begin_serve(self):
-        await ensure_async(self.kc.execute(SERVE_CODE, store_history=False, stop_on_error=False,
+    async def _begin_serve(self, code):
+        await ensure_async(self.kc.execute(code, store_history=False, stop_on_error=False,
                                            allow_stdin=False))
 
     async def _judge_restart_async(self):
@@ -543,9 +543,14 @@ class JudgedExecute(Execute):
             return
         self._loop = asyncio.get_running_loop()
         self._checker.deadline = self._deadline
-        results = await self._loop.run_in_executor(None, self._checker.judge_cell,
-                                                   self._tests[grade_id])
-        cell.outputs = verdict_outputs(results, self.log)
+        try:
+            results = await self._loop.run_in_executor(None, self._checker.judge_cell,
+                                                       self._tests[grade_id])
+            cell.outputs = verdict_outputs(results, self.log)
+        except Exception as exc:  # noqa: BLE001 - fail closed, grade the rest, say so
+            self.log.error("judging %s failed", grade_id, exc_info=True)
+            cell.outputs = [self._error("GradingFailure", f"this test could not be judged "
+                                        f"({type(exc).__name__}); ask your instructor")]
         self.code_cells_executed += 1
         cell["execution_count"] = self.code_cells_executed
         self.nb["cells"][cell_index] = cell

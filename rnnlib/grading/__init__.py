@@ -27,15 +27,18 @@ Where things are (one concept a module):
                             the checks of each assignment, each with its cases and mistakes
     registry.py             SPECS: every check by the name of the function it grades
     in_kernel.py            ``check_*`` as the student runs them in their kernel
-    judge.py                the judge: a notebook graded outside its kernel (``judge_notebook``)
-    worker.py               the worker process that runs the student's code for the judge,
-                            the wire format (JSON plus raw array bytes) and the patch guards
-    worker_handle.py        the judge's side of the worker
+    judge.py                the judge: builds the cases, calls the student's functions,
+                            compares, diagnoses (``judge_notebook``: a notebook graded in a
+                            worker process of its own)
+    kernel_judge.py         the same judge at ``nbgrader autograde``, calling the student's
+                            functions in the notebook's own grading kernel
+    worker.py               the host of the student's code (the worker process, or the
+                            grading kernel): stubs, patch guards, the message framing
+    worker_handle.py        the judge's side of the worker process
+    wire.py                 the one wire format (JSON plus raw array bytes, never pickle)
     references.py, outcomes.py
                             what counts as reaching rnnlib's reference; failures and violations
-    judge_cells.py, release_tags.py
-                            the nbgrader steps (``JudgeCells`` for autograde, ``ReleaseTags``
-                            for generate_assignment)
+    release_tags.py         the nbgrader step ``ReleaseTags`` (generate_assignment)
 
 Two places run the same checks:
 
@@ -44,17 +47,19 @@ Two places run the same checks:
   ``np.testing`` or this package patched since the setup cell imported it; rnnlib's reference
   reached from the student's function), but code in the kernel can always fool code in the
   same kernel.
-* At grading, outside the kernel (``judge_notebook``, run by the nbgrader step ``JudgeCells``
-  that ``nbgrader_config.py`` lists in ``nbgrader autograde``). The judge runs in nbgrader's
-  own process and never executes student code. It starts a fresh worker process (``python -I``:
-  pristine numpy, the student's folder not on ``sys.path``) that executes the notebook's setup
-  and student cells in order and serves calls of the student's functions. rnnlib's reference
-  code is not loaded in the worker: the setup cells' rnnlib imports (and the functions a check
-  substitutes, e.g. rnnlib's ``rnn_cell_forward`` while ``rnn_forward`` is graded, so a mistake
-  in the cell costs points once) are stubs that call back into the judge, which answers them
-  only when allowed, and only for the test's own data. Data crosses the boundary as JSON and
-  raw numeric array bytes (never pickle). The judge builds the cases, computes the reference
-  and the known mistakes, compares and diagnoses; its verdicts are the test cells' outputs.
+* At grading, outside the student's code. At ``nbgrader autograde`` the student's code runs
+  once, in the sandboxed grading kernel, which holds the judge's host (``worker.py``) instead
+  of rnnlib; ``JudgedExecute`` judges each ``grading.check_*`` test cell in nbgrader's own
+  process (:mod:`.kernel_judge`), calling the student's functions in that kernel. Without
+  nbgrader, ``judge_notebook`` starts a fresh worker process (``python -I``: pristine numpy,
+  the student's folder not on ``sys.path``) that executes the notebook's setup and student
+  cells in order and serves the same calls. Either host has no rnnlib reference loaded: the
+  setup cells' rnnlib imports (and the functions a check substitutes, e.g. rnnlib's
+  ``rnn_cell_forward`` while ``rnn_forward`` is graded, so a mistake in the cell costs points
+  once) are stubs that call back into the judge, which answers them only when allowed, and
+  only for the test's own data. Data crosses the boundary as JSON and raw numeric array bytes
+  (never pickle). The judge builds the cases, computes the reference and the known mistakes,
+  compares and diagnoses; its verdicts are the test cells' outputs.
 
 Integrity rules (a violation scores 0 for that test, with a message naming it):
 
@@ -68,11 +73,11 @@ Integrity rules (a violation scores 0 for that test, with a message naming it):
 Shapes follow the notes: xt (n_x, m), a_prev (n_a, m), x (n_x, m, T_x), a (n_a, m, T_x),
 y_pred (n_y, m, T_x), biases (n, 1).
 
-The worker runs in the grading sandbox (``JudgeCells.wrap_command``, by default
-``rnnlib.autograde.sandbox.wrap_command``: bubblewrap, no network, the kernels' limits): it can
-read only ``worker.py`` and the utility modules it loads, not rnnlib's references nor these
-checks, and write only its scratch folder. Its own checks (patches, import attempts) can still
-be defeated by code that attacks the worker itself; that only changes the student's own
+Both hosts run in the grading sandbox (the kernel always; the worker with ``judge_notebook``'s
+``wrap_command``, e.g. ``rnnlib.autograde.sandbox.wrap_command``: bubblewrap, no network, the
+kernels' limits): they can read only ``worker.py``, ``wire.py`` and the utility modules, not
+rnnlib's references nor these checks. The host's own checks (patches, import attempts) can
+still be defeated by code that attacks the host itself; that only changes the student's own
 outputs, which the judge still compares with its own reference.
 """
 

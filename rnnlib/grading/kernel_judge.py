@@ -14,6 +14,7 @@ give, references lent while a function is graded) at any time, also while a stud
 import contextlib
 import os
 import queue
+import secrets
 import select
 import threading
 import time
@@ -34,7 +35,7 @@ del __rnnlib_boot__
 """
 
 #: The request that puts the kernel into its serving loop for one test cell.
-SERVE_CODE = "__import__('sys').modules['_rnnlib_grading_host'].serve()"
+SERVE_CODE = "__import__('sys').modules['_rnnlib_grading_host'].serve({nonce!r})"
 
 
 def boot_code(host_dir, setup):
@@ -49,8 +50,11 @@ _POLL = 0.5
 class KernelChannel:
     """The judge's ends of the pipes to one grading kernel (a new one for each kernel start).
 
-    ``serve(callback)`` answers a callback; ``begin()`` (called from the judge's thread) makes
-    the kernel enter its serving loop (the executor sends the execute request)."""
+    ``serve(callback)`` answers a callback; ``begin(code)`` (called from the judge's thread)
+    sends ``code``, which makes the kernel enter its serving loop, as an execute request.
+
+    Anything else the kernel's code writes to the pipe is dropped: a serving loop's replies
+    carry the nonce it was started with and the number of the request they answer."""
 
     def __init__(self, request_fd, reply_fd, serve, begin):
         self.request_fd, self.reply_fd = request_fd, reply_fd
@@ -59,19 +63,22 @@ class KernelChannel:
         self.replies = queue.Queue()
         self.write_lock = threading.Lock()
         self.serving = False
+        self.seq = 0
         self.lost = None  # why the channel no longer works
         self.closed = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # close() wakes the reader at once
         self.thread = threading.Thread(target=self._read, name="kernel-judge-reader",
                                        daemon=True)
         self.thread.start()
 
     # -- the reader thread -------------------------------------------------------------------
     def _read(self):
+        fd = self.reply_fd
         try:
             while not self.closed.is_set():
-                if not select.select([self.reply_fd], [], [], _POLL)[0]:
+                if fd not in select.select([fd, self._wake_r], [], [], _POLL)[0]:
                     continue
-                message = _read_message(self.reply_fd, time.monotonic() + 30)
+                message = _read_message(fd, time.monotonic() + 30)
                 if isinstance(message, dict) and message.get("op") == "callback":
                     try:
                         answer = self.serve(message)
@@ -84,6 +91,9 @@ class KernelChannel:
         except (_WorkerLost, OSError, ValueError) as exc:
             if not self.closed.is_set():
                 self.replies.put(_WorkerLost(str(exc) or "stopped (the kernel exited)"))
+        finally:
+            if self.closed.is_set():
+                self._close_fds()
 
     # -- the judge's thread ------------------------------------------------------------------
     def _write(self, message, deadline):
@@ -93,6 +103,8 @@ class KernelChannel:
         data = json.dumps(message).encode()
         view = memoryview(struct.pack(">I", len(data)) + data)
         with self.write_lock:
+            if self.request_fd < 0:
+                raise _WorkerLost("is closed")
             while view:
                 wait = deadline - time.monotonic()
                 if wait <= 0 or not select.select([], [self.request_fd], [], wait)[1]:
@@ -130,15 +142,20 @@ class KernelChannel:
             stale = self.replies.get_nowait()
             if isinstance(stale, _WorkerLost):
                 self._fail(stale)
+        nonce = secrets.token_hex(16)
         try:
-            self.begin()
+            try:
+                self.begin(SERVE_CODE.format(nonce=nonce))
+            except Exception as exc:  # noqa: BLE001 - no kernel to send it to
+                raise _WorkerLost(f"could not be asked to serve ({type(exc).__name__})") from None
             ready = self._reply(deadline)
+            while ready.get("op") != "ready" or ready.get("nonce") != nonce:
+                ready = self._reply(deadline)
         except _WorkerLost as lost:
             self._fail(lost)
-        if ready.get("op") != "ready":
-            self._fail(_WorkerLost("broke the protocol"))
         self.serving = True
-        return ready.get("events") or []
+        events = ready.get("events")
+        return events if isinstance(events, list) else []
 
     def request(self, message, timeout=30.0):
         """Send one request to the serving kernel; return its reply (callbacks are answered
@@ -146,9 +163,13 @@ class KernelChannel:
         if not self.serving:  # a kernel restarted during this test cell: nothing to note
             self.open(timeout)
         deadline = time.monotonic() + timeout
+        self.seq += 1
         try:
-            self._write(message, deadline)
-            return self._reply(deadline)
+            self._write(dict(message, seq=self.seq), deadline)
+            reply = self._reply(deadline)
+            while reply.get("seq") != self.seq:
+                reply = self._reply(deadline)
+            return reply
         except _WorkerLost as lost:
             self._fail(lost)
 
@@ -160,11 +181,26 @@ class KernelChannel:
                 self._write({"op": "done"}, time.monotonic() + 5)
 
     def close(self):
+        """Stop the reader and close the judge's ends, once (a descriptor closed twice, or read
+        after it was closed, may by then be another one's: the kernel client's sockets)."""
+        if self.closed.is_set():
+            return
         self.closed.set()
         self.serving = False
-        for fd in (self.request_fd, self.reply_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self.thread.join(2 * _POLL + 1)
+        if not self.thread.is_alive():  # else the reader closes them when it stops
+            self._close_fds()
+
+    def _close_fds(self):
+        with self.write_lock:
+            fds = (self.request_fd, self.reply_fd, self._wake_r, self._wake_w)
+            self.request_fd = self.reply_fd = self._wake_r = self._wake_w = -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class KernelJudge(_NotebookJudge):
@@ -193,6 +229,13 @@ class KernelJudge(_NotebookJudge):
         if self.worker is None:
             self.broken = "the grading kernel could not be restarted"
 
+    def _note_kernel_events(self, noted):
+        """Events the kernel noted after its cells ([execution count, [event]])."""
+        for entry in noted:
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list):
+                events = [e for e in entry[1] if isinstance(e, dict)]
+                self._note_events(self.cell_of_count.get(entry[0]), events)
+
     def judge_cell(self, source):
         """The results of the ``grading.check_*`` calls of one test cell (see
         :func:`~rnnlib.grading.judge_notebook`)."""
@@ -202,14 +245,12 @@ class KernelJudge(_NotebookJudge):
                 self.broken = "the grading kernel is not running"
             else:
                 try:
-                    for count, events in self.worker.open(self._left()):
-                        self._note_events(self.cell_of_count.get(count), events)
+                    self._note_kernel_events(self.worker.open(self._left()))
                 except _WorkerLost as lost:
                     self._restart()
                     if self.worker is not None:
                         try:
-                            for count, events in self.worker.open(self._left()):
-                                self._note_events(self.cell_of_count.get(count), events)
+                            self._note_kernel_events(self.worker.open(self._left()))
                         except _WorkerLost:
                             self.broken = f"the grading kernel does not answer ({lost})"
         try:

@@ -468,14 +468,18 @@ def kernel_host(setup):
         if events and result.execution_count:  # not the grader's own requests or replays
             pending.append([result.execution_count, events])
 
-    def serve():
-        """Answer the judge's requests until it says it is done (one test cell)."""
-        host.send({"op": "ready", "events": list(pending)})
+    def serve(nonce):
+        """Answer the judge's requests until it says it is done (one test cell). The replies
+        carry the judge's ``nonce`` and each request's ``seq``, so that whatever else was
+        written to the pipe is told apart and dropped."""
+        host.send({"op": "ready", "nonce": nonce, "events": list(pending)})
         pending.clear()
         while True:
-            reply = host.handle(_read_message(request_fd))
+            request = _read_message(request_fd)
+            reply = host.handle(request)
             if reply is None:
                 return
+            reply["seq"] = request.get("seq")
             host.send(reply)
 
     shell.events.register("post_run_cell", after_cell)
