@@ -62,6 +62,28 @@ HANG = ("    if xt.shape[1] == 1:\n"
         "            pass\n")
 
 
+#: An instructor's own test cell (not a grading.check_* call), added to the course's copy: the
+#: proxy judge runs it against the same kernel, over the same pipes.
+OWN_TEST = """\
+xt, a_prev = np.ones((3, 2)), np.zeros((5, 2))
+parameters = {"Wax": np.ones((5, 3)), "Waa": np.ones((5, 5)), "ba": np.zeros((5, 1)),
+              "Wya": np.ones((2, 5)), "by": np.zeros((2, 1))}
+a_next, yt_pred, cache = rnn_cell_forward(xt, a_prev, parameters)
+assert a_next.shape == (5, 2) and np.allclose(a_next, np.tanh(3.0))
+print("own test passed")
+"""
+
+
+def _add_own_test(path):
+    nb = nbformat.read(path, 4)
+    at = 1 + next(i for i, c in enumerate(nb.cells)
+                  if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_cell_forward_random")
+    nb.cells.insert(at, nbformat.v4.new_code_cell(OWN_TEST, metadata={"nbgrader": {
+        "grade": True, "grade_id": "own_rnn_cell", "locked": True, "points": 1,
+        "schema_version": 3, "solution": False}}))
+    nbformat.write(nb, path)
+
+
 def _solution(nb, grade_id):
     return next(c.source for c in nb.cells
                 if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
@@ -86,6 +108,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("kernel-judge")
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "solutions" / "rnn", root / "solutions" / "rnn")
+    _add_own_test(root / "solutions" / "rnn" / "rnn.ipynb")
     run = dict(cwd=root, env=dict(env(), NBGRADER_EXCHANGE=str(root / "exchange")),
                capture_output=True, text=True, timeout=600)
     done = subprocess.run([str(BIN / "nbgrader"), "generate_assignment", "rnn", "--force"], **run)
@@ -118,8 +141,13 @@ def _output(graded, student, grade_id):
 
 def test_the_kernels_view_holds_the_host_and_no_reference(tmp_path):
     host = Path(build_host_view(tmp_path))
-    assert sorted(p.name for p in host.iterdir()) == ["activations.py", "checks.py",
-                                                      "wire.py", "worker.py"]
+    assert sorted(p.name for p in host.iterdir()) == ["activations.py", "agent.py",
+                                                      "checks.py", "wire.py", "worker.py"]
+    from rnnlib.grading import SPECS
+
+    text = "\n".join(p.read_text() for p in host.iterdir())
+    defined = [name for name in SPECS if f"def {name}(" in text]
+    assert not defined, f"the kernel's view defines graded functions: {defined}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_rnnlib_grading", "sitecustomize.py"]
 
 
@@ -127,6 +155,8 @@ def test_the_kernels_view_holds_the_host_and_no_reference(tmp_path):
 def test_honest_and_forged_frames_score_full_marks(graded):
     for student in ("honest", "forger"):
         assert graded["scores"][student] == graded["max"], student
+    assert "own_rnn_cell" in graded["max"]
+    assert "own test passed" in _output(graded, "honest", "own_rnn_cell")
 
 
 @pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (make system-deps)")
@@ -142,7 +172,7 @@ def test_a_hung_call_costs_its_test_only(graded):
 def test_closing_the_judges_pipes_scores_zero_after_it(graded):
     scores, full = graded["scores"]["closer"], graded["max"]
     assert scores["one_hot_values"] == full["one_hot_values"]  # judged before the cell ran
-    after = [k for k in full if k.startswith("rnn_")]
+    after = [k for k in full if k.startswith(("rnn_", "own_"))]
     assert after and all(scores[k] == 0 for k in after), scores
     assert "grading kernel" in _output(graded, "closer", "rnn_forward_values")
 

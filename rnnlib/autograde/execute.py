@@ -35,7 +35,7 @@ from traitlets import Bool, Integer, List, Unicode
 from ..grading import wire
 from ..grading.judge import verdict_outputs
 from ..grading.kernel_judge import KernelChannel, KernelJudge, boot_code
-from ..grading.worker import UTILITY_MODULES
+from ..grading.worker import UTILITY_MODULES, _WorkerLost
 from . import agent
 from .gradebook import notebook_sources
 from .judge import Judge, StudentCrash, StudentError, StudentTimeout
@@ -409,6 +409,8 @@ class JudgedExecute(Execute):
         student_outputs = []
 
         def rpc(text):
+            if self._checker is not None:  # the kernel hosts the judge: over its pipes
+                return self._pipe_rpc(text, cell_index, deadline, student_outputs)
             future = asyncio.run_coroutine_threadsafe(
                 self._rpc(text, cell_index, deadline, student_outputs), loop)
             return future.result()
@@ -416,6 +418,7 @@ class JudgedExecute(Execute):
         if self._judge is None:
             self._judge = Judge(rpc, cwd=self._cwd)
         self._judge.rpc = rpc
+        self._loop = loop
         verdict = await loop.run_in_executor(None, self._judge.run_cell,
                                              self._tests[grade_id], grade_id)
         if verdict.status != "manual" and not self._dead:
@@ -423,6 +426,8 @@ class JudgedExecute(Execute):
                 await loop.run_in_executor(None, self._judge.sync_rng)
             except Exception:
                 pass
+        if self._channel is not None:
+            self._channel.finish()
         self._record["cells"][grade_id] = verdict.as_dict()
         if verdict.error and verdict.error[0] == "MemoryError":
             add_flag(self._record, "crash", f"{grade_id}: the student's code ran out of memory "
@@ -460,6 +465,34 @@ class JudgedExecute(Execute):
                 lines += ["", "In your code:", student_tb[-4000:]]
             outputs.append(self._error(ename, evalue, lines))
         return outputs
+
+    def _pipe_rpc(self, text, cell_index, deadline, student_outputs):
+        """:meth:`_rpc` where the kernel hosts the judge (from the proxy judge's thread): the
+        request goes over the pipes; a hung or dead kernel is restarted, as by ``_run_code``."""
+        channel = self._channel
+        if self._dead or channel is None:
+            raise StudentCrash("the kernel could not be kept running")
+        left = 30.0 if deadline is None else max(1.0, deadline - time.monotonic())
+        try:
+            if not channel.serving:  # the events of the cells since: for the course's checks
+                self._checker._note_kernel_events(channel.open(left))
+            reply = channel.request({"op": "agent", "text": text}, left)
+        except _WorkerLost as lost:
+            timed_out = "timed out" in str(lost)
+            kind = "timeout" if timed_out else "crash"
+            what = f"ran longer than {left:.0f} s" if timed_out else "stopped the kernel"
+            add_flag(self._record, kind, f"cell {cell_index}: the student's code {what} while a "
+                     f"test called it (kernel restarted)", cell=cell_index)
+            asyncio.run_coroutine_threadsafe(
+                self._restart(f"a test's call {what} in cell {cell_index}"), self._loop).result()
+            raise (StudentTimeout if timed_out else StudentCrash)(
+                f"the student's code {what}") from None
+        if reply.get("stdout"):
+            student_outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                                text=str(reply["stdout"])))
+        if "answer" not in reply:
+            raise wire.TransferError("the kernel sent back no readable answer")
+        return str(reply["answer"])
 
     async def _rpc(self, text, cell_index, deadline, student_outputs):
         """Send one request to the kernel's agent; return the answer text."""

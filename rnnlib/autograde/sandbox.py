@@ -230,7 +230,9 @@ def build_host_view(lib_dir):
 
     host = pathlib.Path(lib_dir) / "_rnnlib_grading"
     host.mkdir(parents=True, exist_ok=True)
-    for path in _worker_files():
+    from . import agent
+
+    for path in _worker_files() + (agent.__file__,):  # the agent: the proxy judge's requests
         shutil.copyfile(path, host / os.path.basename(path))
     (pathlib.Path(lib_dir) / "sitecustomize.py").write_text(SITECUSTOMIZE)
     return str(host)
