@@ -6,9 +6,9 @@ assignment, timed in-process, split into the steps an instructor and a maintaine
 
 Prints, per notebook (the mean over the submissions): the whole autograde run of a notebook,
 then the kernel's start (sandbox and the judge's host included), the cells in the kernel (the
-``grading.check_*`` cells judged among them), the gradebook writes, the sanitiser, and the command's own start (imports, the course's
-configuration). Wall-clock seconds, on whatever else the machine is doing: read the shares,
-not the absolute numbers. Not a test.
+``grading.check_*`` cells judged among them), the gradebook writes, the sanitiser, and the
+command's own start (imports, the course's configuration). Wall-clock seconds, on whatever
+else the machine is doing: read the shares, not the absolute numbers. Not a test.
 """
 
 import argparse

@@ -12,7 +12,8 @@ Modules:
 
 - :mod:`.config`: ``harden(c)``, the one call in ``nbgrader_config.py`` that wires all of this
   into nbgrader's own ``nbgrader autograde``;
-- :mod:`.execute`: the executor (sandboxed kernel, judged test cells, restarts, output cap);
+- :mod:`.execute`: the executor (sandboxed kernel, restarts, output cap);
+- :mod:`.judged_cells`: its test cells, judged in the grader against the kernel;
 - :mod:`.grades`: structure restored from the gradebook, verdicts saved as grades;
 - :mod:`.limits`, :mod:`.suspicious`, :mod:`.record`, :mod:`.modules`: limits, cheating flags,
   the per-notebook record, the student's view of rnnlib;
