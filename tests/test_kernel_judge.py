@@ -194,3 +194,10 @@ def test_no_pipe_is_left_open_in_the_grader():
         os.close(r1)
         os.close(w2)
     assert len(os.listdir("/proc/self/fd")) <= before + 1
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (make system-deps)")
+def test_demonstration_cells_are_not_run_at_grading(graded):
+    """A locked demonstration (the rnn notebook's demo_read_word) is graded nothing; with the
+    course's checks its rnnlib calls would all be callbacks, so it is not run, and says so."""
+    assert "not run at grading" in _output(graded, "honest", "demo_read_word")

@@ -33,6 +33,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
+from ..grading.judge import _cell_role
 from ..grading.kernel_judge import KernelJudge
 from ..grading.worker import UTILITY_MODULES
 from .gradebook import notebook_sources
@@ -199,6 +200,13 @@ class JudgedExecute(JudgedCells, Execute):
             await self._judge_checks(cell, cell_index, grade_id)
             return cell
         if not cell.source.strip():
+            return cell
+        if self._checker is not None and _cell_role(cell) == "skip":
+            # An instructor's locked demonstration: graded nothing, and its rnnlib calls would
+            # all be callbacks to the judge (ch. language_model trains a model: 30 s and more).
+            # The course's checks never relied on it (their worker never ran it either).
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout",
+                                         text="(a demonstration: not run at grading)\n")]
             return cell
         if self._out_of_time(cell_index):
             cell.outputs = [self._error("NotRun", f"not run: the notebook used its "
