@@ -22,8 +22,10 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -65,21 +67,32 @@ def _execute(path, timeout, allow_errors):
 
     Everything the client logs (e.g. tornado's report of a kernel shutdown race) is returned,
     not printed, so that the parent prints each chapter's log in one piece.
+
+    The kernel talks over unix sockets in a directory of its own (``ipc`` transport), not
+    TCP: jupyter_client picks a TCP port by binding and releasing it, and two chapters
+    started at once can pick the same one (seen in CI: "Address already in use", then
+    "Kernel died before replying to kernel_info").
     """
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
+    from jupyter_client.manager import AsyncKernelManager
 
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
     logging.getLogger().addHandler(handler)
+    sockets = tempfile.mkdtemp(prefix="build-book-kernel-")
     try:
         with redirect_stdout(log), redirect_stderr(log):
             nb = nbformat.read(str(path), as_version=4)
+            name = nb.metadata.get("kernelspec", {}).get("name") or "python3"
+            km = AsyncKernelManager(kernel_name=name, transport="ipc",
+                                    ip=os.path.join(sockets, "k"))
             result = single_nb_execution(nb, cwd=str(path.parent), timeout=timeout,
-                                         allow_errors=allow_errors, meta_override=True)
+                                         allow_errors=allow_errors, meta_override=True, km=km)
     finally:
         logging.getLogger().removeHandler(handler)
+        shutil.rmtree(sockets, ignore_errors=True)
     error = None if result.err is None else re.sub(  # without the traceback's colour codes
         r"\x1b\[[0-9;]*m", "", f"{type(result.err).__name__}: {result.err}")
     return nb, result.time, error, log.getvalue()
