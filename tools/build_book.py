@@ -75,7 +75,7 @@ def _execute(path, timeout, allow_errors):
     """
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
-    from jupyter_client.manager import AsyncKernelManager
+    from traitlets.config import Config
 
     log = io.StringIO()
     handler = logging.StreamHandler(log)
@@ -85,11 +85,11 @@ def _execute(path, timeout, allow_errors):
     try:
         with redirect_stdout(log), redirect_stderr(log):
             nb = nbformat.read(str(path), as_version=4)
-            name = nb.metadata.get("kernelspec", {}).get("name") or "python3"
-            km = AsyncKernelManager(kernel_name=name, transport="ipc",
-                                    ip=os.path.join(sockets, "k"))
+            # (a config, not a kernel manager: nbclient shuts down only a kernel it started)
+            ipc = Config(KernelManager={"transport": "ipc", "ip": os.path.join(sockets, "k")})
             result = single_nb_execution(nb, cwd=str(path.parent), timeout=timeout,
-                                         allow_errors=allow_errors, meta_override=True, km=km)
+                                         allow_errors=allow_errors, meta_override=True,
+                                         config=ipc)
     finally:
         logging.getLogger().removeHandler(handler)
         shutil.rmtree(sockets, ignore_errors=True)
