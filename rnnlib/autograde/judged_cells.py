@@ -74,8 +74,6 @@ class JudgedCells:
         if verdict.error and verdict.error[0] == "MemoryError":
             add_flag(self._record, "crash", f"{grade_id}: the student's code ran out of memory "
                      f"(limit {self._memory_limit()})", cell=grade_id)
-        if verdict.flag == "crash" and not self._dead:
-            pass  # already flagged where the kernel died
         if verdict.status == "manual":
             add_flag(self._record, "manual", f"{grade_id}: {verdict.reason}", cell=grade_id)
         cell.outputs = self._render(verdict, student_outputs)

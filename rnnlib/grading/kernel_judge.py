@@ -20,7 +20,7 @@ import threading
 import time
 
 from .judge import _NotebookJudge, parse_checks
-from .worker import _read_message, _WorkerLost
+from .worker import _frame, _read_message, _WorkerLost
 
 #: The kernel's start-up request: load the host from the view and install it.
 _BOOT = """def __rnnlib_boot__(path, setup):
@@ -97,11 +97,7 @@ class KernelChannel:
 
     # -- the judge's thread ------------------------------------------------------------------
     def _write(self, message, deadline):
-        import json
-        import struct
-
-        data = json.dumps(message).encode()
-        view = memoryview(struct.pack(">I", len(data)) + data)
+        view = memoryview(_frame(message))
         with self.write_lock:
             if self.request_fd < 0:
                 raise _WorkerLost("is closed")
@@ -236,23 +232,31 @@ class KernelJudge(_NotebookJudge):
                 events = [e for e in entry[1] if isinstance(e, dict)]
                 self._note_events(self.cell_of_count.get(entry[0]), events)
 
+    def _open(self):
+        """Put the kernel into its serving loop for one test cell; if it does not answer,
+        restart it once and try again (else the judge is broken: every check fails)."""
+        if self.worker is None:
+            self.broken = "the grading kernel is not running"
+            return
+        first = None
+        for attempt in range(2):
+            if attempt:
+                self._restart()
+                if self.worker is None:  # _restart said why
+                    return
+            try:
+                self._note_kernel_events(self.worker.open(self._left()))
+                return
+            except _WorkerLost as lost:
+                first = first or lost
+        self.broken = f"the grading kernel does not answer ({first})"
+
     def judge_cell(self, source):
         """The results of the ``grading.check_*`` calls of one test cell (see
         :func:`~rnnlib.grading.judge_notebook`)."""
         checks = parse_checks(source)
         if not self.broken and not self._out_of_time():
-            if self.worker is None:
-                self.broken = "the grading kernel is not running"
-            else:
-                try:
-                    self._note_kernel_events(self.worker.open(self._left()))
-                except _WorkerLost as lost:
-                    self._restart()
-                    if self.worker is not None:
-                        try:
-                            self._note_kernel_events(self.worker.open(self._left()))
-                        except _WorkerLost:
-                            self.broken = f"the grading kernel does not answer ({lost})"
+            self._open()
         try:
             return [self._check(*c) for c in checks]
         finally:

@@ -103,9 +103,14 @@ def _bind_test_functions(args):
     return tuple(args)
 
 
-def _write_message(fd, obj):
+def _frame(obj):
+    """One message as it goes over a pipe: its JSON, after its length (4 bytes, big-endian)."""
     data = json.dumps(obj).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
+    return struct.pack(">I", len(data)) + data
+
+
+def _write_message(fd, obj):
+    view = memoryview(_frame(obj))
     while view:
         n = os.write(fd, view)
         view = view[n:]
