@@ -330,6 +330,19 @@ class JudgedExecute(JudgedCells, Execute):
         self._record["kernel_seconds"] += time.monotonic() - started
         return "error" if reply["content"].get("status") == "error" else "ok"
 
+    #: Seconds between checks that a running cell's kernel is alive (nbclient's: 1 s). A
+    #: check is a waitpid; a kernel that died (os._exit, the memory limit) is seen at once.
+    alive_poll = 0.1
+
+    async def _async_poll_kernel_alive(self):
+        while True:
+            await asyncio.sleep(self.alive_poll)
+            try:
+                await self._async_check_alive()
+            except DeadKernelError:
+                self.task_poll_for_reply.cancel()
+                return
+
     async def _exit_code(self):
         try:
             return await self.km.provisioner.poll()
