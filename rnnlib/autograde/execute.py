@@ -306,6 +306,8 @@ class JudgedExecute(JudgedCells, Execute):
         finally:
             task_alive.cancel()
             self._overflow_flag(cell, cell_index)
+        if reply is not None and not self._timed_out and task_out.cancelled():
+            self._late_output_flag(cell, cell_index)
         self._last_reply = reply
         if self._timed_out or reply is None:
             # nbclient's wait for the idle message cancels the output task when it times out
@@ -399,6 +401,18 @@ class JudgedExecute(JudgedCells, Execute):
             super().output(outs, msg, display_id, cell_index)
         self._output_bytes[key] = limit + 1  # mark as over
         return None
+
+    def _late_output_flag(self, cell, cell_index):
+        """The cell finished, but its output had not all arrived ``iopub_timeout`` s later
+        (nbclient then drops the rest): say so, as for output cut at the limit (seen with a
+        50 MB print on a loaded machine, where it would otherwise pass unflagged)."""
+        note = (f"\n... output cut by the grader: not all received within {self.iopub_timeout}"
+                f" s of the cell's end ...\n")
+        cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+        if cell_index >= 0:
+            add_flag(self._record, "output", f"cell {cell_index}'s output did not all arrive "
+                     f"within {self.iopub_timeout} s of its end; the rest was dropped",
+                     cell=cell_index)
 
     def _overflow_flag(self, cell, cell_index):
         used = self._output_bytes.get(id(cell.outputs), 0)
