@@ -1,6 +1,7 @@
-"""JudgedExecute's output accounting on its own, in a sandboxed kernel: output still arriving
-when nbclient stops waiting for it (``iopub_timeout`` after the cell's reply) is said to be
-cut and flagged, as output over the byte limit is; output that all arrived is kept whole."""
+"""The grading kernel on its own (JudgedExecute, a sandboxed kernel, no course): output still
+arriving when nbclient stops waiting for it (``iopub_timeout`` after the cell's reply) is said
+to be cut and flagged, as output over the byte limit is; output that all arrived is kept whole;
+the kernel starts without a debugger or a completion library."""
 
 import nbformat
 import pytest
@@ -53,3 +54,19 @@ def test_output_that_arrives_in_time_is_kept_whole_and_unflagged(tmp_path):
                               max_output_bytes=10 * PRINTED)
     assert not [f for f in record["flags"] if f["kind"] == "output"], record["flags"]
     assert [len(printed(c)) for c in nb.cells] == [PRINTED, PRINTED]
+
+
+def test_the_kernel_starts_without_a_debugger_or_jedi(tmp_path):
+    # ipykernel would import debugpy (and pydevd) at start, IPython jedi: both are blocked
+    from rnnlib.autograde.sandbox import KERNEL_BLOCKED
+
+    probe = ("import sys\n"
+             "tops = {m.split('.')[0] for m, v in sys.modules.items() if v is not None}\n"
+             "print(sorted(tops & {'debugpy', 'jedi', 'parso', '_pydevd_bundle'}))\n"
+             "try:\n    import jedi\nexcept ImportError as e:\n    print(type(e).__name__)\n")
+    numpy = "import numpy as np\nprint(np.arange(3) @ np.ones(3))"
+    nb, record = run_notebook(tmp_path, [probe, numpy], timeout=60)
+    assert set(KERNEL_BLOCKED) == {"debugpy", "jedi"}
+    assert printed(nb.cells[0]) == "[]\nModuleNotFoundError\n", nb.cells[0].outputs
+    assert printed(nb.cells[1]) == "3.0\n" and not record["flags"], (nb.cells[1].outputs,
+                                                                    record["flags"])
