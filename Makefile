@@ -9,10 +9,16 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# rfc3987-syntax (jsonschema's non-GPL IRI format checker, pulled in by jupyter-events'
+# jsonschema[format-nongpl]) builds 38 Earley parsers whenever jsonschema is imported: 2.5 CPU-s
+# in every process that imports nbformat (each nbgrader command, classgrade and its fork server,
+# each test worker). No schema here has an IRI format; without it jsonschema skips that check.
+# Upstream: python-jsonschema/jsonschema#1428, jupyter-server/jupyter_server#1559.
+$(STAMP): requirements.txt pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 

@@ -1,8 +1,10 @@
-"""Repository habits: committed notebooks carry no outputs; dependencies stay pinned."""
+"""Repository habits: committed notebooks carry no outputs; dependencies stay pinned; the
+virtualenv carries no package that slows every start."""
 
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,13 @@ def test_every_requirement_is_pinned():
     # Any other torch pin downloads a multi-GB CUDA build instead of the local CPU wheel.
     assert "torch==2.13.0" in reqs
     assert any(re.fullmatch(r"sqlalchemy>=2\.0,<2\.1", r) for r in reqs)
+
+
+def test_importing_nbformat_builds_no_iri_parsers():
+    # `make venv` removes rfc3987-syntax (see the Makefile): with it, every process that imports
+    # nbformat (each nbgrader command, each grading worker) spent 2.5 CPU-s building parsers
+    probe = ("import sys, nbformat, jsonschema\n"
+             "print(sorted(m for m in ('rfc3987_syntax', 'lark') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "[]\n", f"nbformat's import loaded {out.strip()}: run `make venv`"
