@@ -131,7 +131,7 @@ def export_submission(db_url, assignment, student, course_id="default_course"):
             return None
         out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
                "student": student_fields(sub.student), "notebooks": {}}
-        for nb in sub.notebooks:
+        for nb in _loaded_notebooks(gb, sub):
             out["notebooks"][nb.name] = {
                 "flagged": nb.flagged,
                 "late_submission_penalty": nb.late_submission_penalty,
@@ -141,6 +141,21 @@ def export_submission(db_url, assignment, student, course_id="default_course"):
                 "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments},
             }
         return out
+
+
+def _loaded_notebooks(gb, sub):
+    """The submission's notebooks with their grades and comments (and the cells that name
+    them) loaded in three queries: through the relationships, each grade's name is a query of
+    its own (a job's export and the merge were 40 queries a submission)."""
+    from nbgrader.api import Comment, Grade, SubmittedNotebook
+    from sqlalchemy.orm import joinedload, selectinload
+
+    return (gb.db.query(SubmittedNotebook)
+            .filter(SubmittedNotebook.assignment_id == sub.id)
+            .options(joinedload(SubmittedNotebook.notebook),
+                     selectinload(SubmittedNotebook.grades).joinedload(Grade.cell),
+                     selectinload(SubmittedNotebook.comments).joinedload(Comment.cell))
+            .all())
 
 
 def student_fields(s):
@@ -164,8 +179,11 @@ def import_submission(gb, assignment, student, data):
             assignment, student, timestamp=datetime.datetime.fromisoformat(stamp))
     else:
         sub = gb.update_or_create_submission(assignment, student)
+    notebooks = {nb.name: nb for nb in _loaded_notebooks(gb, sub)}
     for nb_name, nb_data in data["notebooks"].items():
-        nb = gb.find_submission_notebook(nb_name, assignment, student)
+        nb = notebooks.get(nb_name)
+        if nb is None:  # as find_submission_notebook would
+            raise MissingEntry(f"no notebook {nb_name} in {student}'s {assignment}")
         nb.flagged = nb_data["flagged"]
         nb.late_submission_penalty = nb_data["late_submission_penalty"]
         for grade in nb.grades:
