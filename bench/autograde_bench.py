@@ -8,7 +8,9 @@ throw-away courses with the hardened configuration, then times, in the same run,
   cores + 1; ``--jobs 2 3`` times one parallel run per value),
 
 checks that both gradebooks are identical and prints the speed-up. The load average before and
-after each run is printed too: other processes on the machine slow the parallel run most.
+after each run is printed too (other processes on the machine slow the parallel run most), and
+the machine's CPU time during each run: on N cores the speed-up cannot pass N times the
+sequential run's CPU per submission over the parallel run's.
 
     python bench/autograde_bench.py                 # the tiny course, 40 submissions
     python bench/autograde_bench.py --course rnn    # the course's own rnn assignment
@@ -102,12 +104,21 @@ def load():
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
+def machine_cpu():
+    """CPU seconds the whole machine has spent busy (all processes: the command, its kernels,
+    their sandboxes), from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+
+
 def timed(cmd, cwd):
-    before = load()
+    """(wall s, load before, load after, the finished process, machine CPU s)."""
+    before, cpu = load(), machine_cpu()
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=bench_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    return seconds, before, load(), done
+    return seconds, before, load(), done, machine_cpu() - cpu
 
 
 def wait_quiet(threshold, limit=600):
@@ -145,24 +156,26 @@ def main(argv=None):
             shutil.copytree(template, seq)
             if args.wait_quiet is not None:
                 print(f"load before sequential: {wait_quiet(args.wait_quiet):.2f}")
-            t_seq, l0, l1, out_seq = timed([str(BIN / "nbgrader"), "autograde", assignment],
-                                           seq)
+            t_seq, l0, l1, out_seq, cpu = timed(
+                [str(BIN / "nbgrader"), "autograde", assignment], seq)
             print(f"run {rep + 1}: sequential nbgrader autograde  {t_seq:6.1f} s (load {l0} -> "
-                  f"{l1}), exit {out_seq.returncode}")
+                  f"{l1}), exit {out_seq.returncode}; machine CPU {cpu:.1f} s, "
+                  f"{cpu / len(plan):.2f} s a submission")
             reference = dump(f"sqlite:///{seq}/gradebook.db", assignment, course_id)
             for jobs in job_counts:
                 par = base / f"par{rep}-{jobs}"
                 shutil.copytree(template, par)
                 if args.wait_quiet is not None:
                     print(f"load before parallel: {wait_quiet(args.wait_quiet):.2f}")
-                t_par, l2, l3, out_par = timed(
+                t_par, l2, l3, out_par, cpu = timed(
                     [sys.executable, "-m", "rnnlib.autograde.classgrade", assignment, "--jobs",
                      str(jobs), "--no-progress"], par)
                 same = dump(f"sqlite:///{par}/gradebook.db", assignment, course_id) == reference
                 ratios.append((jobs, t_seq / t_par))
                 print(f"       parallel classgrade --jobs {jobs}  {t_par:6.1f} s (load {l2} -> "
                       f"{l3}), exit {out_par.returncode}; speed-up {t_seq / t_par:.2f}x; "
-                      f"identical gradebooks: {same}")
+                      f"identical gradebooks: {same}; machine CPU {cpu:.1f} s, "
+                      f"{cpu / len(plan):.2f} s a submission")
                 shutil.rmtree(par)
             shutil.rmtree(seq)
         print("speed-up: " + " ".join(f"{r:.2f}x (--jobs {j})" for j, r in ratios)
