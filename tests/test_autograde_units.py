@@ -290,3 +290,14 @@ def test_without_bubblewrap_a_command_still_gets_its_limits(monkeypatch, capsys)
     argv = sandbox.wrap_command(["python", "-c", "pass"], cwd="/tmp", memory_limit=10**9)
     assert argv[:2] == ["prlimit", "--as=1000000000"] and argv[-3:] == ["python", "-c", "pass"]
     assert "WITHOUT A SANDBOX" in capsys.readouterr().err
+
+
+def test_every_module_classgrade_preloads_exists():
+    # the fork server skips a name it cannot import without a word: a typo would cost each
+    # worker its imports again
+    from rnnlib.autograde.classgrade import PRELOAD
+
+    probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+    done = subprocess.run([sys.executable, "-c", probe, *PRELOAD], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -279,9 +279,14 @@ def warm_up():
 
 
 #: What a job imports, loaded once by the pool's fork server: each worker is forked from it
-#: with these in memory, instead of importing them itself (about 2.5 CPU-s a worker).
+#: with these in memory, instead of importing them itself (about 2.5 CPU-s a worker). The last
+#: ones are what a worker's first job still imported: ipykernel's kernel spec (with IPython;
+#: jupyter_client looks up the python3 kernel there), the sandbox's control groups, mistune's
+#: plugins (the safe pages' markdown).
 PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
-           "rnnlib.autograde.execute", "rnnlib.autograde.classgrade"]
+           "rnnlib.autograde.execute", "rnnlib.autograde.classgrade",
+           "ipykernel.kernelspec", "IPython", "rnnlib.autograde.confine", "mistune.plugins.url",
+           "mistune.plugins.task_lists", "mistune.plugins.def_list", "encodings.unicode_escape"]
 
 
 def local_pool(workers):
