@@ -65,10 +65,11 @@ lint: $(STAMP)
 # Every test: lint, notebook hygiene, rnnlib against torch, the built book in a browser,
 # nbgrader end to end, and the assignment notebooks (solutions, release) run by nbval. The
 # chapters run once, in test_book.py's clean build (execution errors fail it): running them
-# again under nbval doubled the book's share of the suite.
+# again under nbval doubled the book's share of the suite. The slowest 15 steps are listed at
+# the end: the suite's budget is 10 minutes on 2 cores.
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests solutions exercises
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --nbval-lax tests solutions exercises
 
 clean:
 	rm -rf _build .pytest_cache
