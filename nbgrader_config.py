@@ -13,7 +13,8 @@ Environment switches:
 The lists below are the pipelines exactly as they run: the hardened steps (rnnlib.autograde,
 rnnlib.grading) are named in them, each with what it adds to nbgrader's own step. ``harden(c)``
 at the end sets what goes around them (the sandboxed kernel, the safe pages, the submission
-hook, log escaping) and leaves these lists as they are (tests/test_autograde_units.py checks).
+hook, log escaping, one database engine per gradebook) and leaves these lists as they are
+(tests/test_autograde_units.py checks).
 """
 
 import os
@@ -21,7 +22,6 @@ import os
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
-    CheckCellMetadata,
     ClearHiddenTests,
     ClearMarkScheme,
     ClearOutput,
@@ -42,6 +42,7 @@ from rnnlib.autograde.config import harden
 from rnnlib.autograde.execute import JudgedExecute
 from rnnlib.autograde.grades import RecordVerdicts, SafeOverwriteCells, SaveJudgedGrades
 from rnnlib.autograde.limits import LimitOutputBytes
+from rnnlib.autograde.metadata import CheckCellMetadata  # nbgrader's, its schema compiled once
 from rnnlib.autograde.sanitize import SanitizeSubmission
 from rnnlib.autograde.suspicious import FlagSuspiciousCode
 
@@ -101,5 +102,6 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearH
 
 # Around those steps: the kernel manager of the sandbox, the feedback and formgrader pages
 # (sanitiser, CSP, offline MathJax), links and bad timestamps out of a submission before nbgrader
-# reads it, log escaping, and defaults for settings not given above.
+# reads it, log escaping, one database engine per gradebook (rnnlib.autograde.engines), and
+# defaults for settings not given above.
 harden(c)

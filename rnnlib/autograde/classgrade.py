@@ -125,9 +125,11 @@ def grade_job(job, template=None):
     from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
 
+    from . import engines
     from .logsafe import install
 
     install()  # this process may not have loaded nbgrader_config.py (a pool or Dask worker)
+    engines.install()
 
     started = time.monotonic()
     quiet_gradebook_warnings()
@@ -239,6 +241,7 @@ def make_jobs(app, assignment, students, template_bytes):
     dirs = {"source": coursedir.source_directory, "submitted": coursedir.submitted_directory,
             "autograded": coursedir.autograded_directory}
     records = gbk.student_records(coursedir.db_url, students, assignment, coursedir.course_id)
+    manual = gbk.manual_scores(coursedir.db_url, assignment, students, coursedir.course_id)
     jobs = []
     for sid in students:
         jobs.append({
@@ -247,7 +250,7 @@ def make_jobs(app, assignment, students, template_bytes):
             "submitted": _read_tree(coursedir.format_path(coursedir.submitted_directory, sid,
                                                           assignment)),
             "student_record": records[sid],
-            "manual": gbk.manual_scores(coursedir.db_url, assignment, sid, coursedir.course_id),
+            "manual": manual[sid],
             "template": template_bytes,
         })
     return jobs

@@ -107,9 +107,11 @@ def harden(c):
     for (section, key), value in DEFAULTS.items():
         if not _is_set(c, section, key):
             c[section][key] = value
+    from . import engines
     from .logsafe import install
 
     install()  # a submission's text never reaches the grader's terminal or log raw
+    engines.install()  # the gradebook's compiled SQL kept between nbgrader's opens of it
     if not _is_set(c, "Autograde", "pre_convert_hook"):
         # links and unreadable timestamps out of a submission before nbgrader reads it
         c.Autograde.pre_convert_hook = "rnnlib.autograde.submission.pre_convert_hook"

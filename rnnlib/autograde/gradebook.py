@@ -82,19 +82,24 @@ def student_records(db_url, students, assignment=None, course_id="default_course
     return out
 
 
-def manual_scores(db_url, assignment, student, course_id="default_course"):
-    """{notebook: {grade id: (manual score, extra credit)}} of the student's graded submission
-    (empty when there is none): what a regrade must keep, as ``nbgrader autograde`` keeps it."""
+def manual_scores(db_url, assignment, students, course_id="default_course"):
+    """{student: {notebook: {grade id: (manual score, extra credit)}}} of each student's graded
+    submission (empty when there is none): what a regrade must keep, as ``nbgrader autograde``
+    keeps it. One gradebook session for the whole class, three queries a submission (one
+    session a student cost the command 47 ms of CPU a student, mostly SQL compilation)."""
     out = {}
     with Gradebook(db_url, course_id) as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return out
-        for nb in sub.notebooks:
-            for g in nb.grades:
-                if g.manual_score is not None or g.extra_credit:
-                    out.setdefault(nb.name, {})[g.name] = (g.manual_score, g.extra_credit)
+        for student in students:
+            scores = out[student] = {}
+            try:
+                sub = gb.find_submission(assignment, student)
+            except MissingEntry:
+                continue
+            for nb in _loaded_notebooks(gb, sub):
+                for g in nb.grades:
+                    if g.manual_score is not None or g.extra_credit:
+                        scores.setdefault(nb.name, {})[g.name] = (g.manual_score,
+                                                                  g.extra_credit)
     return out
 
 

@@ -1,0 +1,69 @@
+"""nbgrader's cell metadata check, with the metadata schema compiled once.
+
+nbgrader's ``CheckCellMetadata`` validates each nbgrader cell with ``jsonschema.validate``, which
+first checks the schema itself against the JSON Schema meta-schema and builds a new validator:
+1 ms a cell, 37 ms of CPU a notebook at grading (19 graded cells, checked in the sanitize and
+the autograde steps), where validating the cell takes 0.06 ms. :class:`CheckCellMetadata` is
+nbgrader's step with the same checks, errors and messages; only the schema is checked once per
+process.
+"""
+
+import traceback
+
+import jsonschema
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.nbgraderformat.common import (
+    BaseMetadataValidator,
+    SchemaTooNewError,
+    SchemaTooOldError,
+)
+from nbgrader.preprocessors import CheckCellMetadata as _NbgraderCheckCellMetadata
+
+#: {schema version: a validator of that schema, its schema checked once}
+_VALIDATORS = {}
+
+
+class _CompiledSchema(BaseMetadataValidator):
+    """``BaseMetadataValidator.validate_cell`` with the validator built once per version."""
+
+    def validate_cell(self, cell):
+        if "nbgrader" not in cell.metadata:
+            return
+        schema = cell.metadata["nbgrader"].get("schema_version", 0)
+        if schema < self.schema_version:
+            raise SchemaTooOldError(
+                f"Outdated schema version: {schema} (expected {self.schema_version})",
+                schema, self.schema_version)
+        if schema > self.schema_version:
+            raise SchemaTooNewError(
+                f"Schema version is too new: {schema} (expected {self.schema_version})",
+                schema, self.schema_version)
+        validator = _VALIDATORS.get(self.schema_version)
+        if validator is None:
+            cls = jsonschema.validators.validator_for(self.schema)
+            cls.check_schema(self.schema)
+            validator = _VALIDATORS[self.schema_version] = cls(self.schema)
+        # what jsonschema.validate(instance, schema) raises
+        error = jsonschema.exceptions.best_match(validator.iter_errors(cell.metadata["nbgrader"]))
+        if error is not None:
+            raise error
+
+
+class CompiledMetadataValidator(MetadataValidator, _CompiledSchema):
+    """nbgrader's metadata validator (schema version 3): its checks of the values run as they
+    are; the schema check they start with (``super().validate_cell`` in nbgrader's code) comes
+    to :class:`_CompiledSchema`, which is next in this class's method order."""
+
+
+class CheckCellMetadata(_NbgraderCheckCellMetadata):
+    """nbgrader's ``CheckCellMetadata`` (same checks, log and error), schema compiled once."""
+
+    def preprocess(self, nb, resources):
+        try:
+            CompiledMetadataValidator().validate_nb(nb)
+        except ValidationError:
+            self.log.error(traceback.format_exc())
+            msg = "Notebook failed to validate; the nbgrader metadata may be corrupted."
+            self.log.error(msg)
+            raise ValidationError(msg) from None
+        return nb, resources
