@@ -301,3 +301,26 @@ def test_every_module_classgrade_preloads_exists():
     done = subprocess.run([sys.executable, "-c", probe, *PRELOAD], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_job_folder_is_the_same_path_and_empty_for_each_job():
+    # the same path: the job's gradebook URL, and so its database engine, is reused; empty:
+    # nothing of one student's job is left for the next
+    import stat
+    import threading
+
+    from rnnlib.autograde.classgrade import _job_folder
+
+    first = _job_folder()
+    assert stat.S_IMODE(first.stat().st_mode) == 0o700 and not list(first.iterdir())
+    (first / "course" / "submitted").mkdir(parents=True)
+    (first / "gradebook.db").write_text("x")
+    (first / "link").symlink_to(ROOT)
+    again = _job_folder()
+    assert again == first and not list(again.iterdir())
+    assert ROOT.is_dir()  # the link went, not what it points to
+    other = []
+    thread = threading.Thread(target=lambda: other.append(_job_folder()))
+    thread.start()
+    thread.join()
+    assert other[0] != first  # a thread of its own, a folder of its own

@@ -27,6 +27,7 @@ disk, since jobs carry their files.
 """
 
 import argparse
+import atexit
 import concurrent.futures
 import contextlib
 import copy
@@ -35,6 +36,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import pathlib
 import pickle
@@ -42,6 +44,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -113,6 +116,28 @@ def quiet_gradebook_warnings():
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w*> not in session")
 
 
+#: {thread: its private folder}: see :func:`_job_folder`.
+_FOLDERS = {}
+
+
+def _job_folder():
+    """An empty folder for one job's private course: the same path for every job of this
+    process and thread (a new random folder, 0700, made at its first job). The job's gradebook
+    then has the same URL each time, so the database engine that compiled nbgrader's queries
+    for one job serves the next (:mod:`rnnlib.autograde.engines`); every job still starts from
+    an empty folder and a fresh copy of the template."""
+    key = (os.getpid(), threading.get_ident())  # a forked worker makes its own
+    folder = _FOLDERS.get(key)
+    if folder is None or not folder.is_dir():
+        folder = _FOLDERS[key] = pathlib.Path(tempfile.mkdtemp(prefix="classgrade-"))
+        atexit.register(shutil.rmtree, folder, True)
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder, True),
+                                      exitpriority=0)  # a pool worker leaves by os._exit
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    return folder
+
+
 def grade_job(job, template=None):
     """Grade one submission in a private course; return its files and grades as data.
 
@@ -135,7 +160,7 @@ def grade_job(job, template=None):
     quiet_gradebook_warnings()
     aid, sid = job["assignment"], job["student"]
     dirs = job["directories"]
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="classgrade-"))
+    tmp = _job_folder()
     old_cwd = os.getcwd()
     try:
         root = tmp / "course"
@@ -177,7 +202,8 @@ def grade_job(job, template=None):
         }
     finally:
         os.chdir(old_cwd)
-        shutil.rmtree(tmp, ignore_errors=True)
+        for child in tmp.iterdir():  # the folder stays for the next job
+            shutil.rmtree(child, ignore_errors=True)
 
 
 # -- the class ----------------------------------------------------------------------------------
@@ -281,11 +307,11 @@ def warm_up():
     return os.getpid()
 
 
-#: What a job imports, loaded once by the pool's fork server: each worker is forked from it
-#: with these in memory, instead of importing them itself (about 2.5 CPU-s a worker). The last
-#: ones are what a worker's first job still imported: ipykernel's kernel spec (with IPython;
-#: jupyter_client looks up the python3 kernel there), the sandbox's control groups, mistune's
-#: plugins (the safe pages' markdown).
+#: What a job imports, loaded once by this process before the pool's workers are forked from
+#: it: each worker starts with these in memory instead of importing them itself (about 2.5
+#: CPU-s a worker). The last ones are what a worker's first job still imported: ipykernel's
+#: kernel spec (with IPython; jupyter_client looks up the python3 kernel there), the
+#: sandbox's control groups, mistune's plugins (the safe pages' markdown).
 PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
            "rnnlib.autograde.execute", "rnnlib.autograde.classgrade",
            "ipykernel.kernelspec", "IPython", "rnnlib.autograde.confine", "mistune.plugins.url",
@@ -293,12 +319,23 @@ PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
 
 
 def local_pool(workers):
-    """A process pool whose workers start importing right away.
+    """A process pool whose workers are forked from this process, with :data:`PRELOAD` and
+    what loading the course imported already in memory.
 
-    The workers come from a fork server (a clean process, no threads, no open gradebook: safe
-    to fork) that has imported :data:`PRELOAD`; ``warm_up`` then finds everything loaded."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    Called before this process opens the gradebook or starts a thread (forking then is safe:
+    no lock or connection is copied half-used); the workers are forked at once. Where a thread
+    runs all the same (an embedding application), the workers come from a fork server that
+    imports :data:`PRELOAD` itself (as they did before: 2.5 CPU-s more a run, and its start
+    delays the first job)."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    if threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
     for _ in range(workers):
         pool.submit(warm_up)
