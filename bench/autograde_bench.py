@@ -5,7 +5,7 @@ throw-away courses with the hardened configuration, then times, in the same run,
 
 - nbgrader's own sequential ``nbgrader autograde ASSIGNMENT``, and
 - ``python -m rnnlib.autograde.classgrade ASSIGNMENT --jobs N`` (default: its own default,
-  cores + 1; ``--jobs 2 3`` times one parallel run per value),
+  cores + 2; ``--jobs 2 3`` times one parallel run per value),
 
 checks that both gradebooks are identical and prints the speed-up. The load average before and
 after each run is printed too (other processes on the machine slow the parallel run most), and
@@ -134,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--course", choices=["tiny", "rnn"], default="tiny")
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--jobs", type=int, nargs="+", default=[0],
-                        help="parallel jobs, one parallel run per value (0: cores + 1)")
+                        help="parallel jobs, one parallel run per value (0: cores + 2)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
                         help="before each run, wait until the load average is below LOAD")

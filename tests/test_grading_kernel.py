@@ -70,3 +70,19 @@ def test_the_kernel_starts_without_a_debugger_or_jedi(tmp_path):
     assert printed(nb.cells[0]) == "[]\nModuleNotFoundError\n", nb.cells[0].outputs
     assert printed(nb.cells[1]) == "3.0\n" and not record["flags"], (nb.cells[1].outputs,
                                                                     record["flags"])
+
+
+def test_the_kernel_keeps_its_history_in_memory_and_in_out_still_work(tmp_path):
+    # no history file (and no thread saving to it) in a grading kernel; a student's In, Out,
+    # _i and %history still answer as in any kernel
+    probe = ("import os\nip = get_ipython()\n"
+             "print(ip.history_manager.enabled, os.path.exists(ip.history_manager.hist_file))\n"
+             "print([t.name for t in __import__('threading').enumerate()"
+             " if 'History' in type(t).__name__])")
+    nb, record = run_notebook(tmp_path, ["x = 41", "x + 1", probe,
+                                         "print(In[1], '|', Out[2], '|', _i2)",
+                                         "%history -n 1-2"], timeout=60)
+    assert printed(nb.cells[2]) == "False False\n[]\n", nb.cells[2].outputs
+    assert printed(nb.cells[3]) == "x = 41 | 42 | x + 1\n", nb.cells[3].outputs
+    assert printed(nb.cells[4]) == "   1: x = 41\n   2: x + 1\n", nb.cells[4].outputs
+    assert not record["flags"]

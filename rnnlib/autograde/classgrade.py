@@ -12,7 +12,7 @@ grades as data. This process, alone, writes the files into ``autograded/`` and t
 the course's gradebook (SQLite's single writer; a server database works the same way), as the
 jobs finish, with a progress bar.
 
-Jobs run on a local process pool (``--backend local``, cores + 1 workers by default) or on Dask
+Jobs run on a local process pool (``--backend local``, cores + 2 workers by default) or on Dask
 distributed (``--backend dask``): without a scheduler address a ``LocalCluster`` on loopback;
 with one, the cluster it names. Point it at a cluster in ``nbgrader_config.py``::
 
@@ -61,7 +61,7 @@ class ClassGrade(Configurable):
     """Settings of the parallel grader (section ``ClassGrade`` of ``nbgrader_config.py``)."""
 
     backend = Enum(["local", "dask"], "local", help="Process pool or Dask.").tag(config=True)
-    jobs = Integer(0, help="Parallel jobs (0: one per core, plus one).").tag(config=True)
+    jobs = Integer(0, help="Parallel jobs (0: one per core, plus two).").tag(config=True)
     scheduler_address = Unicode(
         "", help="Dask scheduler address; empty: a LocalCluster on loopback."
     ).tag(config=True)
@@ -389,10 +389,11 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     app = load_course(assignment, extra_args)
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
-    # a job waits on its kernel (start-up, replies) part of the time: one more job than cores
-    # keeps the cores busy (2 cores, bench/autograde_bench.py --course rnn: 1.7x with 3 jobs
-    # against nbgrader autograde, and no more with 4 or 5: the cores are then the limit)
-    workers = jobs or settings.jobs or (os.cpu_count() or 1) + 1
+    # a job waits on its kernel (start-up, replies) part of the time: two more jobs than cores
+    # keep the cores busy (2 cores, bench/autograde_bench.py --course rnn --jobs 3 4, two
+    # runs: 1.93x and 2.14x with 3 jobs, 2.14x and 2.33x with 4, against nbgrader autograde;
+    # with 5 or 6 the cores are busy all the time and the run takes longer)
+    workers = jobs or settings.jobs or (os.cpu_count() or 1) + 2
     scheduler = scheduler if scheduler is not None else settings.scheduler_address
     coursedir = app.coursedir
     wanted = [s for s in submissions(app, assignment)
@@ -476,7 +477,7 @@ def main(argv=None):
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment")
     parser.add_argument("--jobs", "-j", type=int, default=None,
-                        help="parallel jobs (default: ClassGrade.jobs, else cores + 1)")
+                        help="parallel jobs (default: ClassGrade.jobs, else cores + 2)")
     parser.add_argument("--backend", choices=["local", "dask"], default=None)
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address")
     parser.add_argument("--force", action="store_true", help="regrade graded submissions")
