@@ -54,18 +54,22 @@ def duplicated_cells(ctx):
 
 def process_heavy(ctx):
     """As many threads as the machine gives, held for a while: the honest student graded
-    beside it must not run out of processes."""
+    beside it must not run out of processes. The threads end with the cell: they fill the
+    kernel's address space (a thread's stack counts against the memory limit), and what later
+    cells could still load depended on the megabytes left over (7 MB or 0.4 MB, as the kernel's
+    own start-up changed), not on the grader."""
     hog = textwrap.dedent("""\
         import threading, time
         held = []
         try:
             for _ in range(5000):
-                t = threading.Thread(target=time.sleep, args=(6,), daemon=True)
+                t = threading.Thread(target=time.sleep, args=(2.5,), daemon=True)
                 t.start()
                 held.append(t)
         except RuntimeError:
             pass
-        time.sleep(3)""")
+        for t in held:
+            t.join()""")
     return _nb(_insert_after(answered(ctx["release"]), "rnn_code", hog))
 
 
