@@ -293,8 +293,8 @@ def test_without_bubblewrap_a_command_still_gets_its_limits(monkeypatch, capsys)
 
 
 def test_every_module_classgrade_preloads_exists():
-    # the fork server skips a name it cannot import without a word: a typo would cost each
-    # worker its imports again
+    # classgrade imports these before it forks its workers; the fork server it falls back on
+    # (when a thread runs) skips a name it cannot import without a word
     from rnnlib.autograde.classgrade import PRELOAD
 
     probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"

@@ -375,6 +375,16 @@ def _dask_results(jobs, workers, address):
             cluster.close()
 
 
+def default_jobs():
+    """Parallel jobs when neither ``--jobs`` nor ``ClassGrade.jobs`` says: the cores plus two.
+
+    A job waits on its kernel (start-up, replies) part of the time: two more jobs than cores
+    keep the cores busy (2 cores, bench/autograde_bench.py --course rnn --jobs 3 4, two runs:
+    1.93x and 2.14x with 3 jobs, 2.14x and 2.33x with 4, against nbgrader autograde; with 5 or
+    6 the cores are busy all the time and the run takes longer)."""
+    return (os.cpu_count() or 1) + 2
+
+
 def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False,
                 students=None, progress=True, extra_args=()):
     """Grade every submission of ``assignment`` in the current course; return the results.
@@ -389,11 +399,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     app = load_course(assignment, extra_args)
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
-    # a job waits on its kernel (start-up, replies) part of the time: two more jobs than cores
-    # keep the cores busy (2 cores, bench/autograde_bench.py --course rnn --jobs 3 4, two
-    # runs: 1.93x and 2.14x with 3 jobs, 2.14x and 2.33x with 4, against nbgrader autograde;
-    # with 5 or 6 the cores are busy all the time and the run takes longer)
-    workers = jobs or settings.jobs or (os.cpu_count() or 1) + 2
+    workers = jobs or settings.jobs or default_jobs()
     scheduler = scheduler if scheduler is not None else settings.scheduler_address
     coursedir = app.coursedir
     wanted = [s for s in submissions(app, assignment)
