@@ -116,7 +116,7 @@ def quiet_gradebook_warnings():
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w*> not in session")
 
 
-#: {thread: its private folder}: see :func:`_job_folder`.
+#: {(process id, thread id): its private folder}: see :func:`_job_folder`.
 _FOLDERS = {}
 
 
@@ -133,9 +133,17 @@ def _job_folder():
         atexit.register(shutil.rmtree, folder, True)
         multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder, True),
                                       exitpriority=0)  # a pool worker leaves by os._exit
-    for child in folder.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    _empty(folder)
     return folder
+
+
+def _empty(folder):
+    """Delete what ``folder`` holds (a link itself, never what it points to)."""
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def grade_job(job, template=None):
@@ -202,8 +210,8 @@ def grade_job(job, template=None):
         }
     finally:
         os.chdir(old_cwd)
-        for child in tmp.iterdir():  # the folder stays for the next job
-            shutil.rmtree(child, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            _empty(tmp)  # the folder stays for the next job, which empties it again first
 
 
 # -- the class ----------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 nbgrader's ``CheckCellMetadata`` validates each nbgrader cell with ``jsonschema.validate``, which
 first checks the schema itself against the JSON Schema meta-schema and builds a new validator:
-1 ms a cell, 37 ms of CPU a notebook at grading (19 graded cells, checked in the sanitize and
-the autograde steps), where validating the cell takes 0.06 ms. :class:`CheckCellMetadata` is
-nbgrader's step with the same checks, errors and messages; only the schema is checked once per
-process.
+about 1 ms a cell, 13 ms a pass over an rnn notebook (29 ms a notebook at grading, which checks
+in the sanitize and the autograde steps), where the compiled schema takes 1.2 ms a pass.
+:class:`CheckCellMetadata` is nbgrader's step with the same checks, errors and messages; only
+the schema is checked once per process.
 """
 
 import traceback
