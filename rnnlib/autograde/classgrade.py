@@ -48,7 +48,7 @@ import threading
 import time
 import warnings
 
-from traitlets import Enum, Integer, Unicode
+from traitlets import Bool, Enum, Integer, Unicode
 from traitlets.config import Configurable
 
 from . import gradebook as gbk
@@ -64,6 +64,11 @@ class ClassGrade(Configurable):
     jobs = Integer(0, help="Parallel jobs (0: one per core, plus two).").tag(config=True)
     scheduler_address = Unicode(
         "", help="Dask scheduler address; empty: a LocalCluster on loopback."
+    ).tag(config=True)
+    zygote = Bool(
+        True, help="Fork each job's grading kernels from a zygote of the worker's "
+                   "(SandboxedKernelManager.zygote, which wins when set) instead of starting "
+                   "Python in every sandbox."
     ).tag(config=True)
 
 
@@ -266,10 +271,19 @@ def needs_grading(coursedir, assignment, student, force):
     return new is not None and old is not None and new > old
 
 
+def zygote_wanted(config):
+    """Whether the jobs fork their kernels from a zygote: ``SandboxedKernelManager.zygote``
+    where the configuration sets it, else ``ClassGrade.zygote``."""
+    if "zygote" in config.get("SandboxedKernelManager", {}):
+        return bool(config.SandboxedKernelManager.zygote)
+    return ClassGrade(config=config).zygote
+
+
 def make_jobs(app, assignment, students, template_bytes):
     """One job per student (the template goes separately to Dask)."""
     coursedir = app.coursedir
     config = copy.deepcopy(app.config)
+    config.SandboxedKernelManager.zygote = zygote_wanted(app.config)
     config_bytes = pickle.dumps(config)
     source = _read_tree(coursedir.format_path(coursedir.source_directory, ".", assignment))
     dirs = {"source": coursedir.source_directory, "submitted": coursedir.submitted_directory,
@@ -326,7 +340,7 @@ PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
            "mistune.plugins.task_lists", "mistune.plugins.def_list", "encodings.unicode_escape"]
 
 
-def local_pool(workers):
+def local_pool(workers, zygote=False):
     """A process pool whose workers are forked from this process, with :data:`PRELOAD` and
     what loading the course imported already in memory.
 
@@ -334,11 +348,18 @@ def local_pool(workers):
     no lock or connection is copied half-used); the workers are forked at once. Where a thread
     runs all the same (an embedding application), the workers come from a fork server that
     imports :data:`PRELOAD` itself (as they did before: 2.5 CPU-s more a run, and its start
-    delays the first job)."""
+    delays the first job).
+
+    ``zygote``: start the grading kernels' zygote first (:mod:`rnnlib.autograde.zygote`), so
+    that the workers share it (it imports while they start)."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
+    if zygote:
+        from .sandbox import kernel_zygote
+
+        kernel_zygote()
     if threading.active_count() == 1:
         context = multiprocessing.get_context("fork")
     else:
@@ -416,7 +437,8 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     results = []
     if not wanted:
         return results
-    pool = local_pool(min(workers, len(wanted))) if backend != "dask" else None
+    pool = (local_pool(min(workers, len(wanted)), zygote=zygote_wanted(app.config))
+            if backend != "dask" else None)
     with tempfile.TemporaryDirectory(prefix="classgrade-template-") as tmp:
         template = pathlib.Path(tmp) / "template.db"
         gbk.make_template(coursedir.db_url, assignment, template, coursedir.course_id)
@@ -459,6 +481,9 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     finally:
         if bar is not None:
             bar.close()
+        from .zygote import close_all
+
+        close_all()  # the workers are done with it
     write_log(coursedir, assignment, results)
     return results
 

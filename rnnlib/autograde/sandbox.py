@@ -24,6 +24,7 @@ scratch copy but without isolation, and a loud warning in the log and in every g
 flags. ``make system-deps`` installs bubblewrap.
 """
 
+import json
 import logging
 import os
 import pathlib
@@ -37,6 +38,9 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import channel_socket_types
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
+
+from .confine import Confinement
+from .zygote import ForkedKernelProcess, ZygoteError
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +310,14 @@ def _drop_args(uid):
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
 
 
+#: A grading kernel's environment, but for its own folders (HOME, TMPDIR, PYTHONPATH, ...).
+KERNEL_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "PYTHONNOUSERSITE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JPY_PARENT_PID": "1",
+}
+
+
 class SandboxCommand(list):
     """A command line (a list) whose sandbox :meth:`release` kills and frees afterwards."""
 
@@ -315,6 +327,29 @@ class SandboxCommand(list):
         if self.confinement is not None:
             self.confinement.release()
             self.confinement = None
+
+
+#: The stub a forked kernel's sandbox runs: says it is up (on its stdout, a pipe), then waits to
+#: be killed (when the kernel ends).
+STUB = "printf x; exec sleep infinity"
+STUB_TIMEOUT = 30
+
+
+def _read_all(fd, timeout, until=None):
+    """Bytes from ``fd`` until its end (or ``until`` bytes), within ``timeout`` seconds."""
+    import select
+    import time
+
+    deadline, data = time.monotonic() + timeout, b""
+    while until is None or len(data) < until:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise ZygoteError("the sandbox did not start in time")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 #: The start of a sandboxed command: the working directory starts as a copy of ``src``.
@@ -334,8 +369,6 @@ def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
     runs as root (:mod:`rnnlib.autograde.confine`), memory/file-size/process limits. The
     caller's environment and inherited file descriptors (``pass_fds``, pipes) are kept.
     """
-    from .confine import Confinement
-
     bwrap = bwrap_path()
     if bwrap is None:
         warn_unsandboxed()
@@ -351,6 +384,16 @@ def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
         + list(argv)))
     command.confinement = confinement
     return command
+
+
+def kernel_zygote():
+    """This process's zygote for grading kernels (:mod:`rnnlib.autograde.zygote`), or None where
+    kernels cannot be forked (not root, or no bubblewrap)."""
+    if os.geteuid() != 0 or bwrap_path() is None:
+        return None
+    from .zygote import shared
+
+    return shared(KERNEL_ENV, SITECUSTOMIZE)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -385,6 +428,12 @@ class SandboxedKernelManager(AsyncKernelManager):
     extra_ro_binds = List(
         Unicode(), help="Further host paths the kernel may read (bound read-only)."
     ).tag(config=True)
+    zygote = Bool(
+        False, help="Fork kernels from a zygote that has imported ipykernel and numpy "
+                    "(rnnlib.autograde.zygote) into the same sandbox, instead of starting "
+                    "Python in it: a kernel's start costs a third of the CPU. Only when "
+                    "grading runs as root with bubblewrap; classgrade turns it on."
+    ).tag(config=True)
     ipykernel_arguments = List(
         Unicode(), ["--HistoryManager.enabled=False"],
         help="Arguments added to an ipykernel's command line. By default IPython's input "
@@ -394,6 +443,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     ).tag(config=True)
 
     scratch = None
+    #: True when the running kernel was forked from the zygote; its pid then (else None).
+    forked = False
+    kernel_pid = None
     #: True once a kernel of this manager runs without a sandbox.
     unsandboxed = False
     #: Set by the executor: give every kernel two pipes to the judge
@@ -415,8 +467,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.scratch is None:
             self.scratch = Scratch(kw.get("cwd"))
             self._own_scratch = True
-        from .confine import Confinement
-
         if self.confinement is not None:  # a restart: nothing of the old kernel survives
             self.confinement.release()
         self.confinement = Confinement(self.memory_limit, self.process_limit,
@@ -457,7 +507,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._kernel_fds, self.judge_fds = (), None
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        self.forked, self.kernel_pid = False, None
         try:
+            if self._forkable():
+                try:
+                    return await self._launch_forked(**kw)
+                except (ZygoteError, OSError, ValueError) as exc:
+                    log.warning("grading kernel: started cold, the zygote failed (%s)", exc)
+                    await self._end_stub()
             await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:  # the kernel has its ends now (or failed to start): ours go
             for fd in self._kernel_fds:
@@ -466,6 +523,72 @@ class SandboxedKernelManager(AsyncKernelManager):
                 except OSError:
                     pass
             self._kernel_fds = ()
+
+    # -- forked from the zygote (rnnlib.autograde.zygote) ------------------------------------
+    def _forkable(self):
+        """A zygote's kernel is this kernel: ipykernel on this Python, started with
+        :data:`SITECUSTOMIZE` (the zygote ran it; the grading views hold it)."""
+        cmd = getattr(self, "_ipykernel_cmd", None) or []
+        custom = self.scratch.lib / "sitecustomize.py"
+        return (self.zygote and self._dropping() and len(cmd) >= 3
+                and cmd[1:3] == ["-m", "ipykernel_launcher"]
+                and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable)
+                and custom.is_file() and custom.read_text() == SITECUSTOMIZE)
+
+    async def _launch_forked(self, **kw):
+        """The sandbox built as for a cold start, with a stub in it; the kernel forked into it by
+        the zygote (see :mod:`rnnlib.autograde.zygote`)."""
+        zygote = kernel_zygote()
+        if zygote is None:
+            raise ZygoteError("no zygote")
+        info_r, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        stub = self.confinement.wrap(
+            [bwrap_path(), "--info-fd", str(info_w)] + self.bwrap_args() + self._drop()
+            + ["/bin/sh", "-c", STUB])
+        kw = {**kw, "pass_fds": (info_w,), "stdout": ready_w}
+        try:
+            await AsyncKernelManager._async_launch_kernel(self, stub, **kw)
+        finally:
+            os.close(info_w)
+            os.close(ready_w)
+        try:
+            info = json.loads(_read_all(info_r, STUB_TIMEOUT))
+            if _read_all(ready_r, STUB_TIMEOUT, until=1) != b"x":
+                raise ZygoteError("the sandbox's stub did not start")
+        finally:
+            os.close(info_r)
+            os.close(ready_r)
+        cmd = self._ipykernel_cmd
+        request = {
+            "stub": int(info["child-pid"]), "uid": self._uid(),
+            "namespaces": {name: int(info[f"{name}-namespace"])
+                           for name in ("cgroup", "ipc", "uts", "net", "mnt", "pid")},
+            "cwd": str(self.scratch.work), "src": str(self.scratch.src), "argv": cmd[3:],
+            "env": {**self._kernel_env(), "PWD": str(self.scratch.work)},  # as sh sets it
+            "cgroup_procs": (self.confinement.cgroup.procs_files()
+                             if self.confinement.cgroup is not None else []),
+            "limits": {"as": self.memory_limit, "fsize": self.file_size_limit, "core": 0,
+                       "nproc": self.process_limit},
+            "fd_numbers": list(self._kernel_fds),
+        }
+        pid, exit_code = zygote.spawn(request, self._kernel_fds)
+        self.provisioner.process = ForkedKernelProcess(self.provisioner.process, exit_code)
+        self.kernel_pid = pid
+        self.forked = True
+
+    async def _end_stub(self):
+        """After a failed fork: the stub's sandbox ends (with whatever got into it), and the
+        kernel starts cold in the same confinement."""
+        from .confine import kill_all, kill_uid
+
+        if self.provisioner is not None and self.provisioner.has_process:
+            await self.provisioner.kill()
+            await self.provisioner.wait()
+        if self.confinement is not None and self.confinement.cgroup is not None:
+            kill_all(self.confinement.cgroup.pids, 5)
+        if self.confinement is not None and self.confinement.uid is not None:
+            kill_uid(self.confinement.uid)  # the sandbox's own uid only (never nobody's)
 
     def _dropping(self):
         return os.geteuid() == 0 and self.sandbox and bwrap_path() is not None
@@ -494,12 +617,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _kernel_env(self):
         s = self.scratch
         return {
-            "HOME": str(s.home), "TMPDIR": str(s.tmp), "PYTHONPATH": str(s.lib),
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(s.home / ".mpl"),
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONNOUSERSITE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "JPY_PARENT_PID": "1",
+            **KERNEL_ENV, "HOME": str(s.home), "TMPDIR": str(s.tmp), "PYTHONPATH": str(s.lib),
+            "MPLCONFIGDIR": str(s.home / ".mpl"),
             **({"RNNLIB_GRADING_FDS": ",".join(map(str, self._kernel_fds))}
                if self._kernel_fds else {}),
         }
@@ -512,6 +631,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         if any("ipykernel" in part for part in cmd):
             cmd = cmd + list(self.ipykernel_arguments)
+        self._ipykernel_cmd = cmd
         bwrap = bwrap_path() if self.sandbox else None
         copy_in = ["/bin/sh", "-c", COPY_IN, str(self.scratch.src), str(self.scratch.work)]
         if bwrap is None:
