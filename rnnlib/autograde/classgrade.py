@@ -274,8 +274,14 @@ def needs_grading(coursedir, assignment, student, force):
 def zygote_wanted(config):
     """Whether the jobs fork their kernels from a zygote: ``SandboxedKernelManager.zygote``
     where the configuration sets it, else ``ClassGrade.zygote``."""
-    if "zygote" in config.get("SandboxedKernelManager", {}):
-        return bool(config.SandboxedKernelManager.zygote)
+    section = config.get("SandboxedKernelManager", {})
+    if "zygote" in section:
+        from .sandbox import SandboxedKernelManager
+
+        value = section["zygote"]
+        if hasattr(value, "get_value"):  # from the command line: a string until read as a Bool
+            value = value.get_value(SandboxedKernelManager.class_traits()["zygote"])
+        return bool(value)
     return ClassGrade(config=config).zygote
 
 
@@ -522,10 +528,14 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="regrade graded submissions")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--cold-kernels", action="store_true",
+                        help="start every grading kernel in a fresh Python (no zygote)")
     args = parser.parse_args(argv)
     results = grade_class(args.assignment, jobs=args.jobs, backend=args.backend,
                           scheduler=args.scheduler, force=args.force, students=args.student,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress,
+                          extra_args=(["--SandboxedKernelManager.zygote=False"]
+                                      if args.cold_kernels else ()))
     failed = [r["student"] for r in results if not r["ok"]]
     print(f"graded {len(results)} submissions of {args.assignment}; "
           f"{len(failed)} could not be graded automatically"
