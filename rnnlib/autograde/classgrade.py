@@ -26,7 +26,12 @@ repository's virtualenv (same Python, nbgrader, rnnlib) and bubblewrap; nothing 
 disk, since jobs carry their files.
 """
 
-import argparse
+if __name__ == "__main__":  # the command: the kernels' zygote imports while nbgrader loads here
+    from rnnlib.autograde.zygote import start_for_kernels
+
+    start_for_kernels()
+
+import argparse  # noqa: E402
 import atexit
 import concurrent.futures
 import contextlib
@@ -175,6 +180,8 @@ def grade_job(job, template=None):
     dirs = job["directories"]
     tmp = _job_folder()
     old_cwd = os.getcwd()
+    scratch = contextlib.ExitStack()
+    scratch.enter_context(engines.scratch_folder(tmp))  # its gradebook is a throw-away copy
     try:
         root = tmp / "course"
         _write_tree(root / dirs["source"] / aid, job["source"])
@@ -215,6 +222,7 @@ def grade_job(job, template=None):
         }
     finally:
         os.chdir(old_cwd)
+        scratch.close()
         with contextlib.suppress(OSError):
             _empty(tmp)  # the folder stays for the next job, which empties it again first
 
@@ -346,6 +354,15 @@ PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
            "mistune.plugins.task_lists", "mistune.plugins.def_list", "encodings.unicode_escape"]
 
 
+def early_zygote():
+    """Start the kernels' zygote before the course is loaded (where kernels can be forked:
+    see :func:`rnnlib.autograde.sandbox.kernel_zygote`); stopped again if the configuration
+    does not want it."""
+    from .sandbox import kernel_zygote
+
+    kernel_zygote()
+
+
 def local_pool(workers, zygote=False):
     """A process pool whose workers are forked from this process, with :data:`PRELOAD` and
     what loading the course imported already in memory.
@@ -431,7 +448,13 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
 
     venv_on_path()
     quiet_gradebook_warnings()
+    if backend != "dask":  # it imports on the other core while this process loads the course
+        early_zygote()
     app = load_course(assignment, extra_args)
+    if not zygote_wanted(app.config):
+        from .zygote import close_all
+
+        close_all()
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
     workers = jobs or settings.jobs or default_jobs()
@@ -445,7 +468,11 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
         return results
     pool = (local_pool(min(workers, len(wanted)), zygote=zygote_wanted(app.config))
             if backend != "dask" else None)
-    with tempfile.TemporaryDirectory(prefix="classgrade-template-") as tmp:
+    from . import engines
+
+    engines.install()
+    with tempfile.TemporaryDirectory(prefix="classgrade-template-") as tmp, \
+            engines.scratch_folder(tmp):
         template = pathlib.Path(tmp) / "template.db"
         gbk.make_template(coursedir.db_url, assignment, template, coursedir.course_id)
         template_bytes = template.read_bytes()

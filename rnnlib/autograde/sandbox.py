@@ -40,6 +40,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
 
 from .confine import Confinement
+from .kernel_env import KERNEL_BLOCKED, KERNEL_ENV, SITECUSTOMIZE  # noqa: F401 (re-exported)
 from .zygote import ForkedKernelProcess, ZygoteError
 
 log = logging.getLogger(__name__)
@@ -242,29 +243,6 @@ def build_host_view(lib_dir):
     return str(host)
 
 
-#: Modules a grading kernel does without (see :data:`SITECUSTOMIZE`).
-KERNEL_BLOCKED = ("debugpy", "jedi")
-
-#: Run at the kernel's start-up (the view is on PYTHONPATH): drop the editable-install finder
-#: that maps ``rnnlib.*`` to the repository, so only the view answers ``import rnnlib...``
-#: (inside bubblewrap the repository is not there anyway; this covers the unsandboxed case).
-#: And :data:`KERNEL_BLOCKED` cannot be imported: at start, ipykernel imports debugpy and its
-#: pydevd for a debugger, IPython's completer imports jedi for tab completion (together 137 of
-#: a kernel's 619 modules), and nobody debugs or completes in a grading kernel; both run
-#: without them (a sandboxed kernel's start: about 0.13 of 0.7 CPU-s less).
-SITECUSTOMIZE = f'''"""Grading kernel start-up: rnnlib from the grading view only; no debugger."""
-import sys
-
-sys.meta_path[:] = [f for f in sys.meta_path
-                    if "editable" not in getattr(f, "__module__", "").lower()
-                    and "editable" not in type(f).__name__.lower()
-                    and "editable" not in getattr(f, "__name__", "").lower()]
-for _name in {KERNEL_BLOCKED!r}:
-    sys.modules.setdefault(_name, None)  # import raises ModuleNotFoundError
-del _name
-'''
-
-
 def sandbox_args(binds, chdir=None, env=None, tmpfs=()):
     """bwrap arguments (up to and including ``--``) for a sandbox with the system, the Python
     installation and ``binds`` (``("ro" | "rw", path)``, in order, each at its own path).
@@ -308,14 +286,6 @@ def _limit_args(memory_limit, file_size_limit, process_limit=None):
 def _drop_args(uid):
     return ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-
-
-#: A grading kernel's environment, but for its own folders (HOME, TMPDIR, PYTHONPATH, ...).
-KERNEL_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "PYTHONNOUSERSITE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JPY_PARENT_PID": "1",
-}
 
 
 class SandboxCommand(list):

@@ -195,3 +195,16 @@ def close_all():
         for zygote in _ZYGOTES.values():
             zygote.close()
         _ZYGOTES.clear()
+
+
+def start_for_kernels():
+    """Start this process's zygote for grading kernels now, where kernels may be forked (root,
+    bubblewrap installed), without loading the grading modules: a command calls it first, so
+    that the zygote imports on another core while the command imports nbgrader. Returns it, or
+    None. (:func:`rnnlib.autograde.sandbox.kernel_zygote` is the same zygote, once bubblewrap
+    is known to work.)"""
+    if os.geteuid() != 0 or shutil.which("bwrap") is None:
+        return None
+    from .kernel_env import KERNEL_ENV, SITECUSTOMIZE
+
+    return shared(KERNEL_ENV, SITECUSTOMIZE)
