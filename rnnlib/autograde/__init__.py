@@ -18,7 +18,9 @@ Modules:
 - :mod:`.limits`, :mod:`.suspicious`, :mod:`.record`, :mod:`.modules`: limits, cheating flags,
   the per-notebook record, the student's view of rnnlib;
 - :mod:`.classgrade`: ``python -m rnnlib.autograde.classgrade ASSIGNMENT``, parallel grading of a
-  class (process pool or Dask), same gradebook as sequential ``nbgrader autograde``;
+  class (process pool or Dask), same gradebook as sequential ``nbgrader autograde``; its kernels
+  are forked into their sandboxes from :mod:`.zygote` (:mod:`.kernel_env`: what every kernel
+  starts with);
 - :mod:`.report`: ``python -m rnnlib.autograde.report ASSIGNMENT``, the class report (CSV,
   HTML) and feedback for every student.
 

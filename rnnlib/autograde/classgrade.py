@@ -12,6 +12,11 @@ grades as data. This process, alone, writes the files into ``autograded/`` and t
 the course's gradebook (SQLite's single writer; a server database works the same way), as the
 jobs finish, with a progress bar.
 
+The jobs' grading kernels are forked from a zygote that the command starts first
+(:mod:`rnnlib.autograde.zygote`: a Python that has imported ipykernel and numpy, forking each
+kernel into a sandbox built as for a cold start), where grading runs as root with bubblewrap;
+``--cold-kernels`` or ``c.ClassGrade.zygote = False`` starts each kernel in a fresh Python.
+
 Jobs run on a local process pool (``--backend local``, cores + 2 workers by default) or on Dask
 distributed (``--backend dask``): without a scheduler address a ``LocalCluster`` on loopback;
 with one, the cluster it names. Point it at a cluster in ``nbgrader_config.py``::

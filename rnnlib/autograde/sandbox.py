@@ -19,6 +19,10 @@ ours) uses in place of the stock one. Every kernel it starts
   files; HOME; TMPDIR; /tmp; /dev/shm), never the grader's disk: the kernel's socket folder is
   sealed once the kernel is up.
 
+With ``zygote = True`` (classgrade's jobs), the sandbox is built the same way around a stub, and
+the kernel is forked into it from a process that has imported ipykernel and numpy already
+(:mod:`rnnlib.autograde.zygote`); anything unexpected and the kernel starts cold.
+
 Where ``bwrap`` is missing (or cannot start) grading still works, with the memory limits and the
 scratch copy but without isolation, and a loud warning in the log and in every graded notebook's
 flags. ``make system-deps`` installs bubblewrap.
