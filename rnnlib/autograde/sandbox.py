@@ -28,7 +28,6 @@ scratch copy but without isolation, and a loud warning in the log and in every g
 flags. ``make system-deps`` installs bubblewrap.
 """
 
-import json
 import logging
 import os
 import pathlib
@@ -44,8 +43,9 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
 
 from .confine import Confinement
+from .forked import ForkedLaunch, kernel_zygote  # noqa: F401 (kernel_zygote: re-exported)
 from .kernel_env import KERNEL_BLOCKED, KERNEL_ENV, SITECUSTOMIZE  # noqa: F401 (re-exported)
-from .zygote import ForkedKernelProcess, ZygoteError
+from .zygote import ZygoteError
 
 log = logging.getLogger(__name__)
 
@@ -303,29 +303,6 @@ class SandboxCommand(list):
             self.confinement = None
 
 
-#: The stub a forked kernel's sandbox runs: says it is up (on its stdout, a pipe), then waits to
-#: be killed (when the kernel ends).
-STUB = "printf x; exec sleep infinity"
-STUB_TIMEOUT = 30
-
-
-def _read_all(fd, timeout, until=None):
-    """Bytes from ``fd`` until its end (or ``until`` bytes), within ``timeout`` seconds."""
-    import select
-    import time
-
-    deadline, data = time.monotonic() + timeout, b""
-    while until is None or len(data) < until:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise ZygoteError("the sandbox did not start in time")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 #: The start of a sandboxed command: the working directory starts as a copy of ``src``.
 COPY_IN = 'cp -R "$0/." "$1/" 2>/dev/null; shift; exec "$@"'
 
@@ -360,17 +337,7 @@ def wrap_command(argv, cwd, readable=(), writable=(), memory_limit=2 * 1024**3,
     return command
 
 
-def kernel_zygote():
-    """This process's zygote for grading kernels (:mod:`rnnlib.autograde.zygote`), or None where
-    kernels cannot be forked (not root, or no bubblewrap)."""
-    if os.geteuid() != 0 or bwrap_path() is None:
-        return None
-    from .zygote import shared
-
-    return shared(KERNEL_ENV, SITECUSTOMIZE)
-
-
-class SandboxedKernelManager(AsyncKernelManager):
+class SandboxedKernelManager(ForkedLaunch, AsyncKernelManager):
     """A kernel manager that starts every kernel in bubblewrap with resource limits.
 
     Set :attr:`scratch` (a :class:`Scratch`) before starting; the executor does this. Without
@@ -497,72 +464,6 @@ class SandboxedKernelManager(AsyncKernelManager):
                 except OSError:
                     pass
             self._kernel_fds = ()
-
-    # -- forked from the zygote (rnnlib.autograde.zygote) ------------------------------------
-    def _forkable(self):
-        """A zygote's kernel is this kernel: ipykernel on this Python, started with
-        :data:`SITECUSTOMIZE` (the zygote ran it; the grading views hold it)."""
-        cmd = getattr(self, "_ipykernel_cmd", None) or []
-        custom = self.scratch.lib / "sitecustomize.py"
-        return (self.zygote and self._dropping() and len(cmd) >= 3
-                and cmd[1:3] == ["-m", "ipykernel_launcher"]
-                and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable)
-                and custom.is_file() and custom.read_text() == SITECUSTOMIZE)
-
-    async def _launch_forked(self, **kw):
-        """The sandbox built as for a cold start, with a stub in it; the kernel forked into it by
-        the zygote (see :mod:`rnnlib.autograde.zygote`)."""
-        zygote = kernel_zygote()
-        if zygote is None:
-            raise ZygoteError("no zygote")
-        info_r, info_w = os.pipe()
-        ready_r, ready_w = os.pipe()
-        stub = self.confinement.wrap(
-            [bwrap_path(), "--info-fd", str(info_w)] + self.bwrap_args() + self._drop()
-            + ["/bin/sh", "-c", STUB])
-        kw = {**kw, "pass_fds": (info_w,), "stdout": ready_w}
-        try:
-            await AsyncKernelManager._async_launch_kernel(self, stub, **kw)
-        finally:
-            os.close(info_w)
-            os.close(ready_w)
-        try:
-            info = json.loads(_read_all(info_r, STUB_TIMEOUT))
-            if _read_all(ready_r, STUB_TIMEOUT, until=1) != b"x":
-                raise ZygoteError("the sandbox's stub did not start")
-        finally:
-            os.close(info_r)
-            os.close(ready_r)
-        cmd = self._ipykernel_cmd
-        request = {
-            "stub": int(info["child-pid"]), "uid": self._uid(),
-            "namespaces": {name: int(info[f"{name}-namespace"])
-                           for name in ("cgroup", "ipc", "uts", "net", "mnt", "pid")},
-            "cwd": str(self.scratch.work), "src": str(self.scratch.src), "argv": cmd[3:],
-            "env": {**self._kernel_env(), "PWD": str(self.scratch.work)},  # as sh sets it
-            "cgroup_procs": (self.confinement.cgroup.procs_files()
-                             if self.confinement.cgroup is not None else []),
-            "limits": {"as": self.memory_limit, "fsize": self.file_size_limit, "core": 0,
-                       "nproc": self.process_limit},
-            "fd_numbers": list(self._kernel_fds),
-        }
-        pid, exit_code = zygote.spawn(request, self._kernel_fds)
-        self.provisioner.process = ForkedKernelProcess(self.provisioner.process, exit_code)
-        self.kernel_pid = pid
-        self.forked = True
-
-    async def _end_stub(self):
-        """After a failed fork: the stub's sandbox ends (with whatever got into it), and the
-        kernel starts cold in the same confinement."""
-        from .confine import kill_all, kill_uid
-
-        if self.provisioner is not None and self.provisioner.has_process:
-            await self.provisioner.kill()
-            await self.provisioner.wait()
-        if self.confinement is not None and self.confinement.cgroup is not None:
-            kill_all(self.confinement.cgroup.pids, 5)
-        if self.confinement is not None and self.confinement.uid is not None:
-            kill_uid(self.confinement.uid)  # the sandbox's own uid only (never nobody's)
 
     def _dropping(self):
         return os.geteuid() == 0 and self.sandbox and bwrap_path() is not None
