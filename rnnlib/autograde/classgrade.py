@@ -368,6 +368,13 @@ def early_zygote():
     kernel_zygote()
 
 
+def _zygote_pid():
+    """The pid of this process's kernels' zygote (a worker's: the command's, shared)."""
+    from .sandbox import kernel_zygote
+
+    return kernel_zygote().pid
+
+
 def local_pool(workers, zygote=False):
     """A process pool whose workers are forked from this process, with :data:`PRELOAD` and
     what loading the course imported already in memory.
