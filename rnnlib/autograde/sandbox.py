@@ -372,7 +372,7 @@ class SandboxedKernelManager(ForkedLaunch, AsyncKernelManager):
     zygote = Bool(
         False, help="Fork kernels from a zygote that has imported ipykernel and numpy "
                     "(rnnlib.autograde.zygote) into the same sandbox, instead of starting "
-                    "Python in it: a kernel's start costs a third of the CPU. Only when "
+                    "Python in it: a kernel's start costs a fifth of the CPU. Only when "
                     "grading runs as root with bubblewrap; classgrade turns it on."
     ).tag(config=True)
     ipykernel_arguments = List(
