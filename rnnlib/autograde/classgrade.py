@@ -185,51 +185,49 @@ def grade_job(job, template=None):
     dirs = job["directories"]
     tmp = _job_folder()
     old_cwd = os.getcwd()
-    scratch = contextlib.ExitStack()
-    scratch.enter_context(engines.scratch_folder(tmp))  # its gradebook is a throw-away copy
-    try:
-        root = tmp / "course"
-        _write_tree(root / dirs["source"] / aid, job["source"])
-        _write_tree(root / dirs["submitted"] / sid / aid, job["submitted"])
-        db = root / "gradebook.db"
-        db.write_bytes(template if template is not None else job["template"])
-        course_id = job["course_id"]
-        record, extension = job["student_record"]
-        gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id,
-                                  manual=job.get("manual"))
-        config = pickle.loads(job["config"])
-        config.CourseDirectory.root = str(root)
-        config.CourseDirectory.db_url = f"sqlite:///{db}"
-        config.CourseDirectory.assignment_id = aid
-        config.CourseDirectory.student_id = sid
-        config.CourseDirectory.notebook_id = "*"
-        os.chdir(root)
-        ok = True
-        with _captured_log() as log:
-            coursedir = CourseDirectory(config=config)
-            converter = Autograde(coursedir=coursedir, config=config)
-            converter.force = True
-            remember(sid, aid, job.get("link_flags", []))
-            try:
-                converter.start()
-            except NbGraderException:
-                ok = False
-            except Exception as exc:  # noqa: BLE001 - reported per submission
-                ok = False
-                logging.getLogger("rnnlib").exception("grading failed: %s", exc)
-        out_dir = root / dirs["autograded"] / sid / aid
-        return {
-            "assignment": aid, "student": sid, "ok": ok,
-            "files": _read_tree(out_dir) if out_dir.is_dir() else None,
-            "grades": gbk.export_submission(f"sqlite:///{db}", aid, sid, course_id),
-            "log": log.getvalue()[-20000:],
-            "seconds": time.monotonic() - started,
-        }
-    finally:
-        os.chdir(old_cwd)
-        scratch.close()
-        with contextlib.suppress(OSError):
-            _empty(tmp)  # the folder stays for the next job, which empties it again first
+    with engines.scratch_folder(tmp):  # its gradebook is a throw-away copy
+        try:
+            root = tmp / "course"
+            _write_tree(root / dirs["source"] / aid, job["source"])
+            _write_tree(root / dirs["submitted"] / sid / aid, job["submitted"])
+            db = root / "gradebook.db"
+            db.write_bytes(template if template is not None else job["template"])
+            course_id = job["course_id"]
+            record, extension = job["student_record"]
+            gbk.prepare_job_gradebook(db, aid, sid, record, extension, course_id=course_id,
+                                      manual=job.get("manual"))
+            config = pickle.loads(job["config"])
+            config.CourseDirectory.root = str(root)
+            config.CourseDirectory.db_url = f"sqlite:///{db}"
+            config.CourseDirectory.assignment_id = aid
+            config.CourseDirectory.student_id = sid
+            config.CourseDirectory.notebook_id = "*"
+            os.chdir(root)
+            ok = True
+            with _captured_log() as log:
+                coursedir = CourseDirectory(config=config)
+                converter = Autograde(coursedir=coursedir, config=config)
+                converter.force = True
+                remember(sid, aid, job.get("link_flags", []))
+                try:
+                    converter.start()
+                except NbGraderException:
+                    ok = False
+                except Exception as exc:  # noqa: BLE001 - reported per submission
+                    ok = False
+                    logging.getLogger("rnnlib").exception("grading failed: %s", exc)
+            out_dir = root / dirs["autograded"] / sid / aid
+            return {
+                "assignment": aid, "student": sid, "ok": ok,
+                "files": _read_tree(out_dir) if out_dir.is_dir() else None,
+                "grades": gbk.export_submission(f"sqlite:///{db}", aid, sid, course_id),
+                "log": log.getvalue()[-20000:],
+                "seconds": time.monotonic() - started,
+            }
+        finally:
+            os.chdir(old_cwd)
+            with contextlib.suppress(OSError):
+                _empty(tmp)  # the folder stays for the next job, which empties it again first
 
 
 # -- the class ----------------------------------------------------------------------------------
@@ -359,15 +357,6 @@ PRELOAD = ["nbgrader.converters", "numpy", "rnnlib.autograde.config",
            "mistune.plugins.task_lists", "mistune.plugins.def_list", "encodings.unicode_escape"]
 
 
-def early_zygote():
-    """Start the kernels' zygote before the course is loaded (where kernels can be forked:
-    see :func:`rnnlib.autograde.sandbox.kernel_zygote`); stopped again if the configuration
-    does not want it."""
-    from .sandbox import kernel_zygote
-
-    kernel_zygote()
-
-
 def _zygote_pid():
     """The pid of this process's kernels' zygote (a worker's: the command's, shared)."""
     from .sandbox import kernel_zygote
@@ -460,12 +449,13 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
 
     venv_on_path()
     quiet_gradebook_warnings()
-    if backend != "dask":  # it imports on the other core while this process loads the course
-        early_zygote()
-    app = load_course(assignment, extra_args)
-    if not zygote_wanted(app.config):
-        from .zygote import close_all
+    from .zygote import close_all, start_for_kernels
 
+    if backend != "dask":  # it imports on the other core while this process loads the course
+        start_for_kernels()
+    app = load_course(assignment, extra_args)
+    forking = zygote_wanted(app.config)
+    if not forking:
         close_all()
     settings = ClassGrade(config=app.config)
     backend = backend or settings.backend
@@ -478,8 +468,7 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     results = []
     if not wanted:
         return results
-    pool = (local_pool(min(workers, len(wanted)), zygote=zygote_wanted(app.config))
-            if backend != "dask" else None)
+    pool = local_pool(min(workers, len(wanted)), zygote=forking) if backend != "dask" else None
     from . import engines
 
     engines.install()
@@ -526,8 +515,6 @@ def grade_class(assignment, jobs=None, backend=None, scheduler=None, force=False
     finally:
         if bar is not None:
             bar.close()
-        from .zygote import close_all
-
         close_all()  # the workers are done with it
     write_log(coursedir, assignment, results)
     return results

@@ -242,6 +242,14 @@ class Confinement:
         joins = "; ".join(f"echo $$ > {shlex.quote(f)}" for f in self.cgroup.procs_files())
         return ["/bin/sh", "-c", f'{joins}; exec "$@"', "sh", *argv]
 
+    def kill_processes(self):
+        """Kill everything the sandbox started, keeping its uid and its group (a sandbox that
+        starts again in them): the group's processes, and its own uid's (never nobody's)."""
+        if self.cgroup is not None:
+            kill_all(self.cgroup.pids, 5)
+        if self.lease is not None:
+            kill_uid(self.lease.uid)
+
     def release(self):
         """Kill everything the sandbox started, free its uid and its group (idempotent)."""
         if self.cgroup is not None:

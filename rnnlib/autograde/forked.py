@@ -12,8 +12,8 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .kernel_env import KERNEL_ENV, SITECUSTOMIZE
-from .zygote import ForkedKernelProcess, ZygoteError
+from .kernel_env import SITECUSTOMIZE
+from .zygote import ForkedKernelProcess, ZygoteError, start_for_kernels
 
 #: The stub a forked kernel's sandbox runs: says it is up (on its stdout, a pipe), then waits to
 #: be killed (when the kernel ends).
@@ -40,11 +40,7 @@ def kernel_zygote():
     kernels cannot be forked (not root, or no bubblewrap)."""
     from .sandbox import bwrap_path
 
-    if os.geteuid() != 0 or bwrap_path() is None:
-        return None
-    from .zygote import shared
-
-    return shared(KERNEL_ENV, SITECUSTOMIZE)
+    return start_for_kernels() if bwrap_path() is not None else None
 
 
 class ForkedLaunch:
@@ -108,12 +104,8 @@ class ForkedLaunch:
     async def _end_stub(self):
         """After a failed fork: the stub's sandbox ends (with whatever got into it), and the
         kernel starts cold in the same confinement."""
-        from .confine import kill_all, kill_uid
-
         if self.provisioner is not None and self.provisioner.has_process:
             await self.provisioner.kill()
             await self.provisioner.wait()
-        if self.confinement is not None and self.confinement.cgroup is not None:
-            kill_all(self.confinement.cgroup.pids, 5)
-        if self.confinement is not None and self.confinement.uid is not None:
-            kill_uid(self.confinement.uid)  # the sandbox's own uid only (never nobody's)
+        if self.confinement is not None:
+            self.confinement.kill_processes()

@@ -22,17 +22,15 @@ cold instead, with a warning in the log.
 """
 
 import json
-import logging
 import os
 import pathlib
+import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-
-log = logging.getLogger(__name__)
 
 #: Seconds a request may wait for its kernel (the first ones wait while the zygote imports).
 SPAWN_TIMEOUT = 60
@@ -124,8 +122,6 @@ class Zygote:
         self._pidfd = os.pidfd_open(self.pid)
 
     def alive(self):
-        import select
-
         return not select.select([self._pidfd], [], [], 0)[0]
 
     def spawn(self, request, fds=()):
@@ -182,6 +178,9 @@ def shared(env, sitecustomize):
     with _ZYGOTES_LOCK:
         zygote = _ZYGOTES.get(key)
         if zygote is None or not zygote.alive():
+            if zygote is not None:  # dead: its socket, pidfd and folder go
+                zygote.close()
+                del _ZYGOTES[key]
             if _STARTS.get(key, 0) >= MAX_STARTS:
                 return None  # it keeps dying: kernels start cold
             _STARTS[key] = _STARTS.get(key, 0) + 1

@@ -80,7 +80,8 @@ def _clear_capabilities():
 
 
 def _drop_bounding_set():
-    last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
     for cap in range(last + 1):
         _prctl(PR_CAPBSET_DROP, cap)
 
