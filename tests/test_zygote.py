@@ -261,3 +261,43 @@ def test_the_server_is_standalone():
     source = pathlib.Path(zygote.__file__).with_name("zygote_server.py").read_text()
     assert "rnnlib" not in "".join(l for l in source.splitlines()
                                    if l.startswith(("import", "from")))
+
+
+PLACE = r'''
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("zygote_server", sys.argv[1])
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+pipes = [os.pipe() for _ in range(3)]
+ready_r, ready_w = os.pipe()
+fds = [w for _, w in pipes]
+# each target is a number something else kept has now: ready's, then the next fd's
+targets = [ready_w, fds[2], fds[0]]
+child = os.fork()
+if child == 0:
+    ready = server.place_descriptors(targets, fds, ready_w)
+    for i, target in enumerate(targets):
+        os.write(target, str(i).encode())
+    os.write(ready, json.dumps(sorted(int(n) for n in os.listdir("/proc/self/fd"))).encode())
+    os._exit(0)
+for _, w in pipes:
+    os.close(w)
+os.close(ready_w)
+os.waitpid(child, 0)
+print(json.dumps({"got": [os.read(r, 100).decode() for r, _ in pipes],
+                  "open": json.loads(os.read(ready_r, 1000)), "targets": targets}))
+'''
+
+
+def test_the_judges_descriptors_reach_their_numbers_whatever_they_collide_with():
+    """A forked kernel puts the judge's descriptors at the numbers its environment names; a
+    number may be the one its ready pipe or another of them has in the kernel (it depends on
+    how many descriptors the grader has open: pooled gradebook connections made the kernel
+    write its "ok" into a judge's pipe, and the keeper wait for ever)."""
+    server = pathlib.Path(zygote.__file__).with_name("zygote_server.py")
+    out = subprocess.run([sys.executable, "-c", PLACE, str(server)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    facts = json.loads(out.stdout)
+    assert facts["got"] == ["0", "1", "2"]  # pipe i reached through target i
+    ready = set(facts["open"]) - {0, 1, 2, *facts["targets"]}
+    assert len(ready) <= 2, facts  # the ready pipe (and listdir's own), nothing else

@@ -23,6 +23,7 @@ zygote forks a *keeper*, which joins the sandbox's PID namespace and forks the k
 """
 
 import ctypes
+import fcntl
 import json
 import os
 import resource
@@ -109,7 +110,7 @@ def _kernel(req, ns_fds, root_fd, fds, ready):
     """In the forked kernel (already in the sandbox's PID namespace): enter the rest, drop
     everything, say so on ``ready`` (or why not, and exit), run ipykernel. Never returns."""
     try:
-        _enter(req, ns_fds, root_fd, fds, keep=ready)
+        ready = _enter(req, ns_fds, root_fd, fds, keep=ready)
     except BaseException as exc:  # noqa: BLE001 - the keeper reports it; the kernel starts cold
         os.write(ready, f"{type(exc).__name__}: {exc}".encode()[:4000])
         os._exit(1)
@@ -127,9 +128,36 @@ def _kernel(req, ns_fds, root_fd, fds, ready):
     os._exit(code)
 
 
+def place_descriptors(targets, fds, keep):
+    """0-2 on /dev/null (the sandbox's), ``fds[i]`` at number ``targets[i]`` (the judge's, at
+    the numbers the kernel's environment names), ``keep`` at a number of its own, which is
+    returned; every other descriptor closed.
+
+    Everything kept is first moved above all the targets, so that putting one in its place
+    cannot close another: a target may be the number ``keep`` or another of ``fds`` has here,
+    which depends on how many descriptors the grader and this process had open."""
+    floor = max([2, *targets]) + 1
+    keep = fcntl.fcntl(keep, fcntl.F_DUPFD_CLOEXEC, floor)
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in fds]
+    null = os.open("/dev/null", os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(null, std)
+    for target, fd in zip(targets, moved, strict=True):
+        os.dup2(fd, target)  # inheritable, as pass_fds makes them
+    kept = {0, 1, 2, keep, *targets}
+    for fd in _open_fds():
+        if fd not in kept:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return keep
+
+
 def _enter(req, ns_fds, root_fd, fds, keep):
     """The sandbox's control group, namespaces, root, limits, uid; no capability, no other
-    descriptor than the judge's (and ``keep``), the kernel's environment and sys.path."""
+    descriptor than the judge's (and ``keep``), the kernel's environment and sys.path.
+    Returns ``keep``'s new number."""
     for path in req["cgroup_procs"]:
         with open(path, "w") as f:
             f.write("0")  # this process (its pid is the sandbox's here, not the host's)
@@ -148,22 +176,7 @@ def _enter(req, ns_fds, root_fd, fds, keep):
     _clear_capabilities()
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
-    # descriptors: 0-2 on /dev/null (the sandbox's), the judge's at the numbers it was told
-    null = os.open("/dev/null", os.O_RDWR)
-    wanted = {}
-    for target, fd in zip(req["fd_numbers"], fds, strict=True):
-        wanted[target] = os.dup(fd)
-    for std in (0, 1, 2):
-        os.dup2(null, std)
-    for target, fd in wanted.items():
-        os.dup2(fd, target)  # inheritable, as pass_fds makes them
-    keep = {0, 1, 2, keep, *wanted}
-    for fd in _open_fds():
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    keep = place_descriptors(req["fd_numbers"], fds, keep)
     os.environ.clear()
     os.environ.update(req["env"])
     os.environ.update(_SET_BY_IMPORTS)  # as the kernel's own imports would have set them
@@ -176,6 +189,7 @@ def _enter(req, ns_fds, root_fd, fds, keep):
     if "numpy.random" in sys.modules:  # a fresh process's global generator, not ours
         sys.modules["numpy.random"].seed()
     sys.argv = ["ipykernel_launcher", *req["argv"]]
+    return keep
 
 
 def _path_list(text):
@@ -228,7 +242,8 @@ def _keeper(conn, req, fds):
             os.close(fd)
         word = os.read(ready_r, 4096)  # the kernel is in its sandbox, or why not
         os.close(ready_r)
-        if word != b"ok":
+        if word != b"ok":  # it may still run (it lost its pipe): it never gets a cell
+            signal.pidfd_send_signal(kernel_fd, signal.SIGKILL)
             os.waitpid(kernel, 0)
             raise RuntimeError("the kernel could not enter its sandbox: "
                                + (word.decode(errors="replace") or "it died"))
