@@ -1,7 +1,10 @@
-"""The two places where the grader replaces nbgrader's code with a cheaper equivalent: the
-metadata check with its schema compiled once (rnnlib.autograde.metadata) and one database
-engine per gradebook URL (rnnlib.autograde.engines). Each must give what nbgrader's own code
-gives, on good and on broken input; the speed is measured in bench/, not here."""
+"""The places where the grader replaces nbgrader's code with a cheaper equivalent: the
+metadata check with its schema compiled once and each cell's metadata checked once
+(rnnlib.autograde.metadata), one database engine per gradebook URL, pooled connections for
+scratch gradebooks and no table creation where all tables exist (rnnlib.autograde.engines),
+and each Markdown cell made safe once (rnnlib.autograde.sanitize). Each must give what the
+code it replaces gives, on good and on broken input; the speed is measured in bench/, not
+here."""
 
 import copy
 import os
@@ -11,6 +14,7 @@ import sys
 
 import nbformat
 import pytest
+import sqlalchemy
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import CheckCellMetadata as NbgraderCheck
 
@@ -148,3 +152,104 @@ def test_gradebooks_left_open_do_not_starve_the_next(tmp_path):
         assert gb.find_student("ada").id == "ada"
     for gb in left_open:
         gb.close()
+
+
+def test_metadata_checked_once_is_refused_once_changed():
+    """The check remembers valid metadata by its content: any change is checked again."""
+    nb = nbformat.read(NOTEBOOK, 4)
+    assert _outcome(CompiledMetadataValidator, nb) == ("valid", "")
+    assert _outcome(CompiledMetadataValidator, nb) == ("valid", "")  # now from memory
+    for kind, change in [("points as a string", _set("points", "2")),
+                         ("points as true", _set("points", True)), *BREAKS.items()]:
+        broken = copy.deepcopy(nb)
+        change(_first_graded(broken).metadata["nbgrader"])
+        ours, theirs = _outcome(CompiledMetadataValidator, broken), _outcome(MetadataValidator,
+                                                                             broken)
+        assert ours == theirs, kind
+        assert ours[0] != "valid", kind
+
+
+def test_a_gradebook_creates_a_missing_table_and_skips_creating_present_ones(tmp_path,
+                                                                           monkeypatch):
+    from nbgrader.api import Base, Gradebook
+
+    engines.install()
+    url = f"sqlite:///{tmp_path / 'gb.db'}"
+    with Gradebook(url) as gb:
+        gb.add_student("ada")
+    created = []
+    inner = Base.metadata.create_all.__closure__  # the skipping wrapper's own create_all
+    original = next(c.cell_contents for c in inner if callable(c.cell_contents)
+                    and getattr(c.cell_contents, "__name__", "") == "create_all")
+    monkeypatch.setattr(Base.metadata, "create_all", engines._skipping_create_all(
+        lambda **kw: created.append(kw) or original(**kw), Base.metadata))
+    with Gradebook(url) as gb:
+        assert gb.find_student("ada").id == "ada"
+    assert created == []  # every table there: nothing asked of the database table by table
+    with sqlite3.connect(tmp_path / "gb.db") as db:
+        db.execute("DROP TABLE comment")
+    with Gradebook(url) as gb:
+        gb.find_student("ada")
+    assert len(created) == 1
+    with sqlite3.connect(tmp_path / "gb.db") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {t.name for t in Base.metadata.tables.values()} <= tables
+
+
+def test_scratch_gradebooks_pool_connections_and_close_them_at_the_end(tmp_path):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    engines.install()
+    connects = {}
+
+    def opens(url, student, n=5):
+        """Connections made by ``n`` gradebook opens that find ``student``."""
+        seen = []
+        with Gradebook(url) as gb:
+            gb.find_student(student)
+            sqlalchemy.event.listen(gb.engine, "connect", lambda *_: seen.append(1))
+        for _ in range(n):
+            with Gradebook(url) as gb:
+                assert gb.find_student(student).id == student
+        return len(seen)
+
+    for where in ("course", "job"):
+        url = f"sqlite:///{tmp_path / where / 'gb.db'}"
+        (tmp_path / where).mkdir(exist_ok=True)
+        with Gradebook(url) as gb:
+            gb.add_student("ada")
+        with engines.scratch_folder(tmp_path / "job"):
+            connects[where] = opens(url, "ada")
+            left_open = [Gradebook(url) for _ in range(20)]  # no bound: none waits
+            for gb in left_open:
+                gb.find_student("ada")
+            for gb in left_open:
+                gb.close()
+        assert not _open_on(tmp_path / where / "gb.db")  # no connection outlives the block
+    assert connects["job"] < connects["course"]  # one connection a gradebook, not three
+
+    path = tmp_path / "job" / "gb.db"
+    path.unlink()  # the next job writes a new file at the same path: read afresh
+    with engines.scratch_folder(tmp_path / "job"):
+        with Gradebook(f"sqlite:///{path}") as gb:
+            with pytest.raises(MissingEntry):
+                gb.find_student("ada")
+
+
+def test_markdown_made_safe_once_is_what_making_it_safe_gives():
+    from rnnlib.autograde import sanitize
+
+    nb = nbformat.read(NOTEBOOK, 4)
+    sources = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    sources += ["<script>alert(1)</script>", "$x$ <img src=x onerror=alert(1)>"]
+    for source in sources:
+        fresh = sanitize._render_safe(source, {})
+        assert sanitize.safe_markdown(source) == fresh
+        assert sanitize.safe_markdown(source) == fresh  # the second time from memory
+    before = sanitize._safe_markdown_plain.cache_info().currsize
+    with_image, attached = "![a](attachment:a.png)", {"a.png": {"image/png": "iVBORw0KGgo="}}
+    assert sanitize.safe_markdown(with_image, attached) == sanitize._render_safe(with_image,
+                                                                                 attached)
+    long = "word " * (sanitize.CACHED_CHARS // 5 + 1)
+    assert sanitize.safe_markdown(long) == sanitize._render_safe(long, {})
+    assert sanitize._safe_markdown_plain.cache_info().currsize == before  # neither kept

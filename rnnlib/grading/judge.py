@@ -9,6 +9,7 @@ reference and the known mistakes, compares and diagnoses.
 
 import ast
 import contextlib
+import functools
 import signal
 import time
 
@@ -102,6 +103,12 @@ def parse_checks(source):
 
 def _setup_imports(sources):
     """{module: [names]} of the rnnlib functions the setup cells import (given to students)."""
+    return {module: list(names) for module, names in _setup_imports_of(tuple(sources)).items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _setup_imports_of(sources):
+    # A class's notebooks share their setup cells: parsed once per process.
     given = {}
     for source in sources:
         try:
