@@ -38,7 +38,7 @@ def scratch_folder(folder):
     the whole block: they are throw-away copies whose content is read back as data (a job's)
     or copied (the template). A commit's fsync was most of a template's 0.4 s and idled every
     worker meanwhile; opening a connection, with its pragmas, three times for each of a job's
-    11 ``Gradebook()`` opens was a twentieth of its CPU. At the block's end the pooled
+    11 ``Gradebook()`` opens was about a thirtieth of its CPU. At the block's end the pooled
     connections are closed, before a next job writes a new file at the same path. The
     course's gradebook is never under such a folder."""
     path = os.path.realpath(folder)
