@@ -205,6 +205,19 @@ def test_a_kernel_that_cannot_enter_its_sandbox_is_started_cold(tmp_path, monkey
     assert "could not enter its sandbox: FileNotFoundError" in caplog.text
 
 
+def test_why_a_kernel_failed_after_its_descriptors_moved_is_still_reported(tmp_path,
+                                                                         monkeypatch, caplog):
+    spawn = zygote.Zygote.spawn
+
+    def no_environment(self, request, fds=()):  # fails after the descriptors are in place
+        return spawn(self, {**request, "env": None}, fds)
+
+    monkeypatch.setattr(zygote.Zygote, "spawn", no_environment)
+    seen = _kernel(tmp_path, "no-env", forked=True, code="print(6 * 7)")
+    assert not seen["forked"] and seen["out"] == "42\n" and seen["left"] == []
+    assert "could not enter its sandbox: TypeError" in caplog.text
+
+
 def test_the_zygote_holds_nothing_of_rnnlib_and_is_restarted_when_it_dies(tmp_path):
     z = sandbox.kernel_zygote()
     with open(f"/proc/{z.pid}/cmdline") as f:

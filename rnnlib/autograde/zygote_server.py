@@ -109,11 +109,13 @@ def _copy_in(src, dest):
 def _kernel(req, ns_fds, root_fd, fds, ready):
     """In the forked kernel (already in the sandbox's PID namespace): enter the rest, drop
     everything, say so on ``ready`` (or why not, and exit), run ipykernel. Never returns."""
+    ready = [ready]  # its number changes when the judge's descriptors are put in place
     try:
-        ready = _enter(req, ns_fds, root_fd, fds, keep=ready)
+        _enter(req, ns_fds, root_fd, fds, ready)
     except BaseException as exc:  # noqa: BLE001 - the keeper reports it; the kernel starts cold
-        os.write(ready, f"{type(exc).__name__}: {exc}".encode()[:4000])
+        os.write(ready[0], f"{type(exc).__name__}: {exc}".encode()[:4000])
         os._exit(1)
+    ready = ready[0]
     os.write(ready, b"ok")
     os.close(ready)  # before any student code runs
     import runpy
@@ -154,10 +156,10 @@ def place_descriptors(targets, fds, keep):
     return keep
 
 
-def _enter(req, ns_fds, root_fd, fds, keep):
+def _enter(req, ns_fds, root_fd, fds, ready):
     """The sandbox's control group, namespaces, root, limits, uid; no capability, no other
-    descriptor than the judge's (and ``keep``), the kernel's environment and sys.path.
-    Returns ``keep``'s new number."""
+    descriptor than the judge's (and the ready pipe, ``ready[0]``, updated when it moves),
+    the kernel's environment and sys.path."""
     for path in req["cgroup_procs"]:
         with open(path, "w") as f:
             f.write("0")  # this process (its pid is the sandbox's here, not the host's)
@@ -176,7 +178,7 @@ def _enter(req, ns_fds, root_fd, fds, keep):
     _clear_capabilities()
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
-    keep = place_descriptors(req["fd_numbers"], fds, keep)
+    ready[0] = place_descriptors(req["fd_numbers"], fds, ready[0])
     os.environ.clear()
     os.environ.update(req["env"])
     os.environ.update(_SET_BY_IMPORTS)  # as the kernel's own imports would have set them
@@ -189,7 +191,6 @@ def _enter(req, ns_fds, root_fd, fds, keep):
     if "numpy.random" in sys.modules:  # a fresh process's global generator, not ours
         sys.modules["numpy.random"].seed()
     sys.argv = ["ipykernel_launcher", *req["argv"]]
-    return keep
 
 
 def _path_list(text):
